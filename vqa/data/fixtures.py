@@ -1,0 +1,162 @@
+"""A tiny, deterministic VizWiz look-alike, so tests and demos run without the real data set.
+
+The images are real JPEGs of coloured shapes on plain backgrounds (a model can learn to read
+them); the annotations are real VizWiz-format JSON with every answer type, confidence values,
+empty-string and "unanswerable" answers, and answer-less test entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFilter
+
+from vqa.data.sample import write_atomic
+from vqa.data.vizwiz import ANSWER_CONFIDENCES, SPLITS, split_paths
+
+COLORS = {
+    "red": (220, 30, 30),
+    "green": (30, 170, 60),
+    "blue": (40, 70, 220),
+    "yellow": (235, 205, 30),
+}
+SHAPES = ("circle", "rectangle", "triangle")
+KINDS = ("color", "shape", "yes/no", "number", "unanswerable")
+NUM_ANSWERS = 10
+
+
+def write_vizwiz_fixture(
+    root: str | os.PathLike[str],
+    n_train: int = 12,
+    n_val: int = 8,
+    n_test: int = 4,
+    img_size: tuple[int, int] = (48, 40),
+    seed: int = 0,
+) -> Path:
+    """Write ``root/VizWiz`` (annotations + JPEGs) and return that ``VizWiz`` folder.
+
+    ``img_size`` is the base (width, height); images vary around it (scaled, some portrait).
+    Question kinds cycle through ``KINDS``, so five or more entries hold every answer type.
+    """
+    if min(img_size) < 16:
+        raise ValueError(f"img_size must be at least 16 x 16 pixels, got {img_size}")
+    vizwiz_dir = Path(root) / "VizWiz"
+    rng = random.Random(seed)
+    for split, count in zip(SPLITS, (n_train, n_val, n_test), strict=True):
+        annotation_file, image_dir = split_paths(vizwiz_dir, split)
+        image_dir.mkdir(parents=True, exist_ok=True)
+        entries = []
+        for i in range(count):
+            name = f"VizWiz_{split}_{i:08d}.jpg"
+            image, entry = _make_example(rng, KINDS[i % len(KINDS)], img_size)
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=90)
+            write_atomic(image_dir / name, buffer.getvalue())
+            entry = {"image": name, **entry}
+            if split == "test":
+                entry = {"image": name, "question": entry["question"]}
+            entries.append(entry)
+        write_atomic(annotation_file, json.dumps(entries, indent=1).encode("utf-8"))
+    return vizwiz_dir
+
+
+def _make_example(
+    rng: random.Random, kind: str, img_size: tuple[int, int]
+) -> tuple[Image.Image, dict[str, Any]]:
+    """One image and its entry (without the image name) for a question kind."""
+    width, height = (round(side * rng.choice((1.0, 1.25, 1.5))) for side in img_size)
+    if rng.random() < 0.3:
+        width, height = height, width
+    if kind == "unanswerable":
+        noise = Image.frombytes("L", (width, height), rng.randbytes(width * height))
+        image = noise.filter(ImageFilter.GaussianBlur(3)).convert("RGB")
+        answers = ["unanswerable"] * rng.randint(6, 8)
+        answers += [""] * (NUM_ANSWERS - len(answers))
+        rng.shuffle(answers)
+        return image, _entry(rng, "what is this?", answers, "unanswerable", answerable=0)
+
+    background = tuple(rng.randint(200, 255) for _ in range(3))
+    image = Image.new("RGB", (width, height), background)
+    draw = ImageDraw.Draw(image)
+    n_shapes = rng.randint(1, 3) if kind == "number" else 1
+    drawn = [(rng.choice(list(COLORS)), rng.choice(SHAPES)) for _ in range(n_shapes)]
+    for color, shape in drawn:
+        _draw_shape(draw, rng, shape, COLORS[color], (width, height), scale=1 / n_shapes)
+    color, shape = drawn[0]
+    if kind == "color":
+        question, truth, answer_type = "what color is the shape?", color, "other"
+    elif kind == "shape":
+        question, truth, answer_type = "what shape is this?", shape, "other"
+    elif kind == "yes/no":
+        asked = rng.choice(list(COLORS))
+        question, answer_type = f"is there a {asked} shape?", "yes/no"
+        truth = "yes" if asked == color else "no"
+    else:
+        question, truth, answer_type = "how many shapes are there?", str(n_shapes), "number"
+    answers = [truth] * rng.randint(7, NUM_ANSWERS)
+    stray = ("", "unsure", "unanswerable")
+    answers += [rng.choice(stray) for _ in range(NUM_ANSWERS - len(answers))]
+    rng.shuffle(answers)
+    return image, _entry(rng, question, answers, answer_type, answerable=1)
+
+
+def _draw_shape(
+    draw: ImageDraw.ImageDraw,
+    rng: random.Random,
+    shape: str,
+    fill: tuple[int, int, int],
+    size: tuple[int, int],
+    scale: float,
+) -> None:
+    width, height = size
+    side = max(6, round(min(width, height) * rng.uniform(0.45, 0.7) * scale))
+    left, top = rng.randint(0, width - side), rng.randint(0, height - side)
+    box = (left, top, left + side - 1, top + side - 1)
+    if shape == "circle":
+        draw.ellipse(box, fill=fill)
+    elif shape == "rectangle":
+        draw.rectangle(box, fill=fill)
+    else:
+        draw.polygon([(left + side // 2, top), (left, top + side - 1), box[2:]], fill=fill)
+
+
+def _entry(
+    rng: random.Random, question: str, answers: Sequence[str], answer_type: str, answerable: int
+) -> dict[str, Any]:
+    return {
+        "question": question,
+        "answers": [
+            {"answer": a, "answer_confidence": rng.choices(ANSWER_CONFIDENCES, (6, 3, 1))[0]}
+            for a in answers
+        ],
+        "answer_type": answer_type,
+        "answerable": answerable,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m vqa.data.fixtures OUT_DIR``: write a fixture and print its VizWiz folder."""
+    parser = argparse.ArgumentParser(prog="python -m vqa.data.fixtures", description=__doc__)
+    parser.add_argument("out_dir", type=Path, help="folder to create VizWiz/ in")
+    parser.add_argument("--n-train", type=int, default=12)
+    parser.add_argument("--n-val", type=int, default=8)
+    parser.add_argument("--n-test", type=int, default=4)
+    parser.add_argument("--img-size", type=int, nargs=2, default=(48, 40), metavar=("W", "H"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(
+        write_vizwiz_fixture(
+            args.out_dir, args.n_train, args.n_val, args.n_test, tuple(args.img_size), args.seed
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
