@@ -94,9 +94,11 @@ def _torch_load(path: Path, trust_pickle: bool) -> Any:
                     raise
                 return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        globals_needed = [x.strip() for x in str(err).splitlines() if "global" in x.lower()]
+        if not globals_needed:
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
         if not trust_pickle:
-            lines = str(err).strip().splitlines()
-            reason = next((x.strip() for x in lines if "Unsupported global" in x), lines[0])
+            reason = globals_needed[0]
             raise CheckpointError(
                 f"{path}: refusing to load: the file needs arbitrary unpickling, which can run "
                 f"code stored in it ({reason}). If you trust its source, pass trust_pickle=True "

@@ -1,0 +1,88 @@
+"""The model matches unilm's BEiT-3 VQA layout and numerics where they can be checked offline."""
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from torchscale.architecture.config import EncoderConfig
+from torchscale.model.BEiT3 import BEiT3
+
+from vqa.configs import UnknownArchError, get_config, list_configs
+from vqa.model import config_macs, config_parameters, count_parameters, create_model
+
+
+def _inputs(batch: int = 2, img: int = 32, length: int = 16, real: int = 6):
+    torch.manual_seed(0)
+    image = torch.randn(batch, 3, img, img)
+    question = torch.randint(4, 1000, (batch, length))
+    padding_mask = torch.zeros(batch, length, dtype=torch.long)
+    padding_mask[:, real:] = 1
+    question[:, real:] = 1
+    return image, question, padding_mask
+
+
+def test_state_dict_names_match_unilm_vqa_layout():
+    """Keys and shapes equal those of unilm's beit3_base_patch16_480_vqav2 (torchscale + heads)."""
+    unilm_args = EncoderConfig(
+        img_size=480, patch_size=16, vocab_size=64010, multiway=True, layernorm_embedding=False,
+        normalize_output=False, no_output_layer=True, drop_path_rate=0.0, encoder_embed_dim=768,
+        encoder_attention_heads=12, encoder_ffn_embed_dim=3072, encoder_layers=12,
+    )
+    with torch.device("meta"):
+        reference = {f"beit3.{k}": v.shape for k, v in BEiT3(unilm_args).state_dict().items()}
+        ours = create_model("beit3_base").state_dict()
+    heads = {
+        "pooler.norm.weight": (768,), "pooler.norm.bias": (768,),
+        "pooler.dense.weight": (768, 768), "pooler.dense.bias": (768,),
+        "head.0.weight": (1536, 768), "head.0.bias": (1536,),
+        "head.1.weight": (1536,), "head.1.bias": (1536,),
+        "head.3.weight": (3129, 1536), "head.3.bias": (3129,),
+    }
+    reference.update({k: torch.Size(v) for k, v in heads.items()})
+    assert {k: v.shape for k, v in ours.items()} == reference
+    assert ours["beit3.encoder.embed_positions.A.weight"].shape == (900 + 3, 768)
+    assert "beit3.encoder.layer_norm.A.weight" not in ours  # no output LayerNorm for VQA
+
+
+def test_named_configs():
+    assert {"beit3_tiny", "beit3_base", "beit3_large"} <= set(list_configs())
+    large = get_config("beit3_large")
+    assert (large.embed_dim, large.depth, large.num_heads, large.mlp_dim) == (1024, 24, 16, 4096)
+    base = get_config("beit3_base", img_size=384)
+    assert (base.embed_dim, base.depth, base.num_heads, base.mlp_dim) == (768, 12, 12, 3072)
+    assert base.img_size == 384 and base.vocab_size == 64010 and base.patch_size == 16
+    with pytest.raises(UnknownArchError, match="beit3_huge.*known: "):
+        get_config("beit3_huge")
+    with pytest.raises(ValueError, match="not a multiple of the patch size"):
+        get_config("beit3_base", img_size=100)
+
+
+def test_forward_shape_and_padding_mask_hides_pads():
+    model = create_model("beit3_tiny", num_answers=7).eval()
+    image, question, padding_mask = _inputs()
+    logits = model(image, question, padding_mask)
+    assert logits.shape == (2, 7)
+    changed = question.clone()
+    changed[:, 6:] = torch.randint(4, 1000, changed[:, 6:].shape)
+    torch.testing.assert_close(model(image, changed, padding_mask), logits, rtol=0, atol=1e-5)
+    unmasked = model(image, changed, torch.zeros_like(padding_mask))
+    assert not torch.allclose(unmasked, logits, atol=1e-4)
+
+
+def test_macs_equal_flop_counter_and_parameters():
+    model = create_model("beit3_tiny").eval()
+    image, question, padding_mask = _inputs(batch=1, length=64)
+    with FlopCounterMode(display=False) as counter:
+        model(image, question, padding_mask)
+    assert counter.get_total_flops() == 2 * config_macs(model.config, text_len=64)
+    assert config_parameters(model.config) == count_parameters(model)
+    base = get_config("beit3_base")
+    assert 99e9 < config_macs(base) < 100e9  # 480 px, 64 text tokens
+    assert config_macs(base.replace(img_size=384)) < config_macs(base)
+
+
+def test_init_follows_unilm_truncated_normal():
+    model = create_model("beit3_tiny")
+    weight = model.head[0].weight
+    assert weight.abs().max() <= 0.02 + 1e-7
+    assert 0.005 < weight.std() < 0.02
+    assert torch.equal(model.head[1].weight, torch.ones_like(model.head[1].weight))
