@@ -59,10 +59,9 @@ def write_vizwiz_fixture(
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=90)
             write_atomic(image_dir / name, buffer.getvalue())
-            entry = {"image": name, **entry}
-            if split == "test":
-                entry = {"image": name, "question": entry["question"]}
-            entries.append(entry)
+            if split == "test":  # VizWiz test entries carry no ground truth
+                entry = {"question": entry["question"]}
+            entries.append({"image": name, **entry})
         write_atomic(annotation_file, json.dumps(entries, indent=1).encode("utf-8"))
     return vizwiz_dir
 
@@ -87,8 +86,9 @@ def _make_example(
     draw = ImageDraw.Draw(image)
     n_shapes = rng.randint(1, 3) if kind == "number" else 1
     drawn = [(rng.choice(list(COLORS)), rng.choice(SHAPES)) for _ in range(n_shapes)]
-    for color, shape in drawn:
-        _draw_shape(draw, rng, shape, COLORS[color], (width, height), scale=1 / n_shapes)
+    column = width // n_shapes  # one column a shape, so shapes never overlap and can be counted
+    for i, (color, shape) in enumerate(drawn):
+        _draw_shape(draw, rng, shape, COLORS[color], (i * column, 0, (i + 1) * column, height))
     color, shape = drawn[0]
     if kind == "color":
         question, truth, answer_type = "what color is the shape?", color, "other"
@@ -112,12 +112,12 @@ def _draw_shape(
     rng: random.Random,
     shape: str,
     fill: tuple[int, int, int],
-    size: tuple[int, int],
-    scale: float,
+    region: tuple[int, int, int, int],
 ) -> None:
-    width, height = size
-    side = max(6, round(min(width, height) * rng.uniform(0.45, 0.7) * scale))
-    left, top = rng.randint(0, width - side), rng.randint(0, height - side)
+    """Draw one filled shape somewhere inside ``region`` (left, top, right, bottom)."""
+    x0, y0, x1, y1 = region
+    side = max(4, round(min(x1 - x0, y1 - y0) * rng.uniform(0.5, 0.9)))
+    left, top = rng.randint(x0, x1 - side), rng.randint(y0, y1 - side)
     box = (left, top, left + side - 1, top + side - 1)
     if shape == "circle":
         draw.ellipse(box, fill=fill)

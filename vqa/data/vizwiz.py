@@ -67,9 +67,7 @@ def split_paths(vizwiz_dir: str | os.PathLike[str], split: str) -> tuple[Path, P
     )
 
 
-def load_vizwiz(
-    root: str | os.PathLike[str], split: str, skip_bad: bool = False
-) -> VizWizSplit:
+def load_vizwiz(root: str | os.PathLike[str], split: str, skip_bad: bool = False) -> VizWizSplit:
     """Load one split's samples, rejecting (or with ``skip_bad``, skipping) bad entries.
 
     Bad entries: malformed fields, a duplicate image, an image name that leads outside the image

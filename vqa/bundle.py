@@ -1,0 +1,162 @@
+"""The model bundle: the one contract between exporter, benchmark and the phone apps.
+
+A bundle is a folder with the model file(s), `manifest.json`, the tokenizer model and the answer
+list. The manifest is validated against `schemas/manifest.schema.json` when written and when read,
+and every file it lists is checked by size and sha256, so a runtime never runs a model that does
+not match its description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, malformed or does not match its manifest."""
+
+
+@cache
+def manifest_schema() -> dict[str, Any]:
+    text = resources.files("vqa").joinpath("schemas/manifest.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def validate_manifest(manifest: dict[str, Any], source: str | Path = "manifest") -> None:
+    validator = jsonschema.Draft202012Validator(manifest_schema())
+    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5]
+        )
+        raise BundleError(f"{source}: manifest does not follow the schema: {details}")
+
+
+def file_digest(path: str | Path) -> dict[str, Any]:
+    """Size and sha256 of one file, as the manifest records them."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+
+
+def describe_files(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """The `files` entry for every file below `folder` except the manifest."""
+    folder = Path(folder)
+    return {
+        p.relative_to(folder).as_posix(): file_digest(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
+
+
+def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
+    """Validate and write `manifest.json` atomically."""
+    folder = Path(folder)
+    validate_manifest(manifest, folder / MANIFEST_NAME)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=2, sort_keys=True)
+            f.write("\n")
+        os.replace(tmp, folder / MANIFEST_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return folder / MANIFEST_NAME
+
+
+@dataclass(frozen=True)
+class Bundle:
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / self.manifest["model_file"]
+
+    @property
+    def image_size(self) -> int:
+        return self.manifest["preprocessing"]["image_size"]
+
+    def model_bytes(self) -> int:
+        """Size on disk of the model file(s): a Core ML package is a folder."""
+        name = self.manifest["model_file"]
+        return sum(
+            entry["bytes"]
+            for file, entry in self.manifest["files"].items()
+            if file == name or file.startswith(name.rstrip("/") + "/")
+        )
+
+    def bundle_bytes(self) -> int:
+        return sum(entry["bytes"] for entry in self.manifest["files"].values())
+
+    def answers(self) -> list[str]:
+        path = self.path / self.manifest["answers"]["file"]
+        answers = path.read_text("utf-8").splitlines()
+        if len(answers) != self.manifest["answers"]["count"]:
+            raise BundleError(
+                f"{path}: {len(answers)} answers, the manifest says "
+                f"{self.manifest['answers']['count']}"
+            )
+        return answers
+
+    def tokenizer_path(self) -> Path:
+        return self.path / self.manifest["tokenizer"]["file"]
+
+
+def read_bundle(path: str | Path, verify_files: bool = True) -> Bundle:
+    """Open a bundle folder, validating the manifest and (by default) every listed file."""
+    path = Path(path)
+    manifest_path = path / MANIFEST_NAME
+    if not path.is_dir():
+        raise BundleError(f"{path}: no such bundle folder")
+    if not manifest_path.is_file():
+        raise BundleError(f"{path}: not a bundle (no {MANIFEST_NAME})")
+    try:
+        manifest = json.loads(manifest_path.read_text("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleError(f"{manifest_path}: not valid JSON ({err})") from None
+    validate_manifest(manifest, manifest_path)
+    listed = manifest["files"]
+    for required in (
+        manifest["model_file"],
+        manifest["tokenizer"]["file"],
+        manifest["answers"]["file"],
+    ):
+        if required not in listed and not any(f.startswith(required + "/") for f in listed):
+            raise BundleError(f"{manifest_path}: {required} is not listed under 'files'")
+    if verify_files:
+        for name, expected in listed.items():
+            file = path / name
+            if not file.is_file():
+                raise BundleError(f"{path}: {name} is listed in the manifest but missing")
+            actual = file_digest(file)
+            if actual != expected:
+                raise BundleError(
+                    f"{file}: does not match the manifest (size {actual['bytes']} vs "
+                    f"{expected['bytes']}, sha256 {actual['sha256'][:12]} vs "
+                    f"{expected['sha256'][:12]})"
+                )
+    return Bundle(path=path, manifest=manifest)
