@@ -1,17 +1,28 @@
-"""The ground floor: the BEiT-3 VQA model, checkpoints, tokenizer, data, answers and metric."""
+"""The ground floor: the BEiT-3 VQA model, checkpoints, tokenizer, data, answers and metric.
 
-from vqa.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
-from vqa.configs import BEiT3Config, get_config, list_configs
-from vqa.model import BEiT3ForVQA, create_model
+Names are imported lazily so that light commands (scoring a predictions file) do not pay for
+importing torch and torchscale.
+"""
 
-__all__ = [
-    "BEiT3Config",
-    "BEiT3ForVQA",
-    "CheckpointError",
-    "create_model",
-    "get_config",
-    "list_configs",
-    "load_model",
-    "read_checkpoint",
-    "save_checkpoint",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "BEiT3Config": "vqa.configs",
+    "get_config": "vqa.configs",
+    "list_configs": "vqa.configs",
+    "BEiT3ForVQA": "vqa.model",
+    "create_model": "vqa.model",
+    "CheckpointError": "vqa.checkpoint",
+    "load_model": "vqa.checkpoint",
+    "read_checkpoint": "vqa.checkpoint",
+    "save_checkpoint": "vqa.checkpoint",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vqa' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

@@ -154,7 +154,7 @@ class AnswerVocab:
         first_line: dict[str, int] = {}
         for number, line in enumerate(lines, start=1):
             if not line.strip():
-                raise AnswerVocabError(f"{path}, line {number}: empty line")
+                raise AnswerVocabError(f"{path}, line {number}: empty or blank line")
             if line in first_line:
                 raise AnswerVocabError(
                     f"{path}, line {number}: duplicate answer {line!r} "

@@ -17,17 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score
 
 from vqa._contractions import CONTRACTIONS
 
-PUNCTUATION: tuple[str, ...] = (
-    ";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
-    ",", "?", "!",
-)
+# In the official order (the order does not change results, but keeps the code comparable).
+PUNCTUATION: tuple[str, ...] = tuple(';/[]"{}()=+\\_-><@`,?!')
 NUMBER_WORDS: dict[str, str] = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 ARTICLES: frozenset[str] = frozenset({"a", "an", "the"})
 
@@ -163,6 +170,9 @@ def _answerability(
     annotations: Sequence[dict], by_image: dict[str, dict]
 ) -> dict[str, float | None]:
     """AP and F1 of the unanswerable class, or None where predictions or classes are lacking."""
+    # Imported here: scikit-learn takes seconds to load, and only answerability needs it.
+    from sklearn.metrics import average_precision_score, f1_score
+
     images = [entry["image"] for entry in annotations]
     with_prob = [image for image in images if "answerable" in by_image[image]]
     if not with_prob:
@@ -179,11 +189,7 @@ def _answerability(
         if label not in (0, 1) or isinstance(label, float):
             raise MetricInputError(f"annotation for image {image}: 'answerable' must be 0 or 1")
         prob = by_image[image]["answerable"]
-        if (
-            isinstance(prob, bool)
-            or not isinstance(prob, (int, float))
-            or not 0.0 <= prob <= 1.0
-        ):
+        if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
             raise MetricInputError(
                 f"prediction for image {image}: 'answerable' must be a probability in [0, 1]"
             )

@@ -1,0 +1,1 @@
+"""Benchmarks of exported bundles (latency, memory, size, accuracy) and scoring of predictions."""

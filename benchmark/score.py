@@ -1,0 +1,86 @@
+"""`python -m benchmark score`: the official VizWiz-VQA figures of a prediction file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `score` subcommand."""
+    parser = subparsers.add_parser(
+        "score",
+        help="score a prediction file against VizWiz annotations",
+        description="Accuracy (overall and per answer type) and answerability (average "
+        "precision and F1 of the unanswerable class), in percent, computed as the official "
+        "VizWiz-VQA evaluator computes them.",
+    )
+    parser.add_argument(
+        "predictions", type=Path, help='JSON list of {"image", "answer", "answerable"?}'
+    )
+    parser.add_argument(
+        "--annotations", type=Path, required=True, help="VizWiz annotation JSON (with answers)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+    parser.add_argument("--digits", type=int, default=2, help="decimals in the table (2)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def format_table(result: dict, *, digits: int = 2, missing: str = "n/a") -> str:
+    """A readable table of a score() result; `missing` stands in for figures that are None."""
+
+    def cell(value: float | None) -> str:
+        return missing if value is None else f"{value:.{digits}f}"
+
+    accuracy, answerability = result["accuracy"], result["answerability"]
+    rows = [("accuracy, overall", cell(accuracy["overall"]))]
+    rows += [(f"accuracy, {t}", cell(v)) for t, v in accuracy["per_answer_type"].items()]
+    rows += [
+        ("unanswerable, average precision", cell(answerability["average_precision"])),
+        ("unanswerable, F1", cell(answerability["f1"])),
+        ("questions", str(result["n"])),
+    ]
+    label_width = max(len(label) for label, _ in rows)
+    value_width = max(len(value) for _, value in rows)
+    lines = [f"{'VizWiz-VQA (percent)':<{label_width}}  {'value':>{value_width}}"]
+    lines += [f"{label:<{label_width}}  {value:>{value_width}}" for label, value in rows]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score, print a table or JSON on stdout; errors on stderr with exit code 2."""
+    from vqa.metrics import MetricInputError, load_annotations, load_predictions, score
+
+    try:
+        predictions = load_predictions(args.predictions)
+        annotations = load_annotations(args.annotations)
+    except MetricInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = score(predictions, annotations)
+    except MetricInputError as e:
+        print(
+            f"error: cannot score {args.predictions} against {args.annotations}: {e}",
+            file=sys.stderr,
+        )
+        return 2
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    if any("answerable" in p for p in predictions):
+        missing = "n/a (undefined, see warning)"
+    else:
+        missing = "n/a (no 'answerable' in predictions)"
+    print(format_table(result, digits=args.digits, missing=missing))
+    return 0
