@@ -6,14 +6,13 @@ training loss rewards what the metric rewards.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
 
+from vqa.io import atomic_write_text
 from vqa.metrics import normalize_answer
 
 UNANSWERABLE = "unanswerable"
@@ -124,15 +123,7 @@ class AnswerVocab:
 
     def save(self, path: str | Path) -> None:
         """Write one answer a line (UTF-8), atomically."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-                f.write("".join(answer + "\n" for answer in self.answers))
-            os.replace(tmp, path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
+        atomic_write_text(path, "".join(answer + "\n" for answer in self.answers))
 
     @classmethod
     def load(cls, path: str | Path, *, normalize: bool = False) -> AnswerVocab:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from vqa.io import atomic_write_text
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -67,16 +68,9 @@ def write_manifest(folder: str | Path, manifest: dict[str, Any]) -> Path:
     """Validate and write `manifest.json` atomically."""
     folder = Path(folder)
     validate_manifest(manifest, folder / MANIFEST_NAME)
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2, sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, folder / MANIFEST_NAME)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return folder / MANIFEST_NAME
+    return atomic_write_text(
+        folder / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    )
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import pickle
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 from torch import nn
 
 from vqa.configs import BEiT3Config, get_config, match_config
+from vqa.io import atomic_path
 from vqa.model import BEiT3ForVQA, create_model, init_weights
 
 FORMAT = "vqa-beit3-checkpoint"
@@ -175,18 +174,8 @@ def _parse_ours(path: Path, obj: dict[str, Any]) -> Checkpoint:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
     """torch.save to a temporary file beside `path`, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def tokenizer_record(model_bytes: bytes, max_len: int, path: str | None = None) -> dict[str, Any]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import sentencepiece as spm
 import torch
+
+from vqa.io import atomic_write_bytes
 
 BOS_ID = 0
 PAD_ID = 1
@@ -187,13 +187,4 @@ def train_sentencepiece(
     except (RuntimeError, ValueError) as err:
         problem = "no texts to train on" if seen == 0 else f"SentencePiece training failed ({err})"
         raise TokenizerError(f"{out}: {problem}") from err
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+    return atomic_write_bytes(out, buffer.getvalue())

@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
-from vqa.data.sample import VQASample, write_atomic
+from vqa.data.sample import VQASample
+from vqa.io import atomic_write_bytes
 
 
 class BadImageError(ValueError):
@@ -122,4 +123,4 @@ def samples_to_annotations(samples: Sequence[VQASample]) -> list[dict[str, Any]]
 def write_annotations(samples: Sequence[VQASample], path: str | os.PathLike[str]) -> Path:
     """Write ``samples_to_annotations(samples)`` as a JSON file, atomically."""
     text = json.dumps(samples_to_annotations(samples), ensure_ascii=False, indent=1)
-    return write_atomic(path, text.encode("utf-8"))
+    return atomic_write_bytes(path, text.encode("utf-8"))

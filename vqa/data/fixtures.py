@@ -18,8 +18,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from vqa.data.sample import write_atomic
 from vqa.data.vizwiz import ANSWER_CONFIDENCES, SPLITS, split_paths
+from vqa.io import atomic_write_bytes
 
 COLORS = {
     "red": (220, 30, 30),
@@ -58,11 +58,11 @@ def write_vizwiz_fixture(
             image, entry = _make_example(rng, KINDS[i % len(KINDS)], img_size)
             buffer = io.BytesIO()
             image.save(buffer, format="JPEG", quality=90)
-            write_atomic(image_dir / name, buffer.getvalue())
+            atomic_write_bytes(image_dir / name, buffer.getvalue())
             if split == "test":  # VizWiz test entries carry no ground truth
                 entry = {"question": entry["question"]}
             entries.append({"image": name, **entry})
-        write_atomic(annotation_file, json.dumps(entries, indent=1).encode("utf-8"))
+        atomic_write_bytes(annotation_file, json.dumps(entries, indent=1).encode("utf-8"))
     return vizwiz_dir
 
 
