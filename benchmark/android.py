@@ -1,0 +1,225 @@
+"""`python -m benchmark android BUNDLE`: the Android demo app's benchmark mode, driven over adb.
+
+Pushes the bundle, starts the app's benchmark activity with intent extras, waits for the result
+file the app writes, pulls it and adds its rows (results schema, device = the phone) to a
+results file. The app contract (extras and result file) is in docs/ios_benchmark.md, beside the
+iOS flow. Every adb call goes through one injectable function, so the command building and
+parsing are tested without a phone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_PACKAGE = "org.vizwiz.vqa"
+DEFAULT_ACTIVITY = ".BenchmarkActivity"
+REMOTE_DIR = "/data/local/tmp/vqa_bench"
+READY = "ready"
+
+CommandRunner = Callable[[Sequence[str], float], subprocess.CompletedProcess]
+
+
+class AdbError(RuntimeError):
+    """An adb step that failed; the message has the command and adb's output."""
+
+
+def run_command(command: Sequence[str], timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(list(command), capture_output=True, text=True, timeout=timeout)
+
+
+class Adb:
+    """adb for one device; `runner` executes a command (tests pass a recorder)."""
+
+    def __init__(
+        self, adb: str = "adb", serial: str | None = None, runner: CommandRunner = run_command
+    ) -> None:
+        self.prefix = [adb, *(["-s", serial] if serial else [])]
+        self.runner = runner
+
+    def __call__(self, *args: str, timeout: float = 120, check: bool = True):
+        command = [*self.prefix, *args]
+        try:
+            done = self.runner(command, timeout)
+        except FileNotFoundError:
+            raise AdbError(f"{command[0]} not found: install Android platform-tools") from None
+        except subprocess.TimeoutExpired:
+            raise AdbError(f"{shlex.join(command)}: no answer in {timeout:g} s") from None
+        if check and done.returncode != 0:
+            raise AdbError(
+                f"{shlex.join(command)} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout or '').strip()}"
+            )
+        return done
+
+    def shell(self, *argv: str, timeout: float = 120, check: bool = True):
+        """One remote command; arguments are quoted, since adb joins them for the phone's sh."""
+        return self("shell", shlex.join(argv), timeout=timeout, check=check)
+
+
+@dataclass
+class AndroidOptions:
+    package: str = DEFAULT_PACKAGE
+    activity: str = DEFAULT_ACTIVITY
+    remote_dir: str = REMOTE_DIR
+    runs: int = 50
+    warmup: int = 10
+    threads: int = 4
+    timeout: float = 900.0
+    poll_seconds: float = 2.0
+
+
+def start_command(options: AndroidOptions, remote_bundle: str, remote_out: str) -> list[str]:
+    """The `am start` argv of the app's benchmark mode (-W waits for launch, -S restarts it)."""
+    return [
+        "am",
+        "start",
+        "-W",
+        "-S",
+        "-n",
+        f"{options.package}/{options.activity}",
+        "--es",
+        "bundle",
+        remote_bundle,
+        "--ei",
+        "runs",
+        str(options.runs),
+        "--ei",
+        "warmup",
+        str(options.warmup),
+        "--ei",
+        "threads",
+        str(options.threads),
+        "--es",
+        "out",
+        remote_out,
+    ]
+
+
+def phone_facts(adb: Adb) -> dict[str, str]:
+    """Model, Android version and ABI, for messages and for rows that leave them blank."""
+    props = {
+        "name": "ro.product.model",
+        "os": "ro.build.version.release",
+        "arch": "ro.product.cpu.abi",
+    }
+    return {key: adb.shell("getprop", prop).stdout.strip() for key, prop in props.items()}
+
+
+def benchmark_bundle(
+    bundle_path: Path,
+    adb: Adb,
+    options: AndroidOptions,
+    local_dir: Path,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> list[dict[str, Any]]:
+    """Run the app's benchmark on one bundle; returns its validated, completed rows."""
+    from benchmark.ingest import complete_from_bundle
+    from benchmark.results import load_row_file, validate_row
+    from vqa.bundle import read_bundle
+
+    bundle = read_bundle(bundle_path)
+    phone = phone_facts(adb)
+    progress(f"phone: {phone['name']} (Android {phone['os']}, {phone['arch']})")
+    name = bundle.path.resolve().name
+    remote_bundle = f"{options.remote_dir}/{name}"
+    remote_out = f"{options.remote_dir}/{name}.result.json"
+    adb.shell("mkdir", "-p", options.remote_dir)
+    adb.shell("rm", "-rf", remote_bundle, remote_out)
+    progress(f"pushing {bundle.path} ({bundle.bundle_bytes() / 1e6:.1f} MB)")
+    adb("push", str(bundle.path), remote_bundle, timeout=options.timeout)
+    adb.shell(*start_command(options, remote_bundle, remote_out))
+    deadline = time.monotonic() + options.timeout
+    while True:
+        probe = adb.shell("test", "-f", remote_out, "&&", "echo", READY, check=False)
+        if READY in probe.stdout:
+            break
+        if time.monotonic() > deadline:
+            raise AdbError(
+                f"the app wrote no {remote_out} within {options.timeout:g} s "
+                f"(is {options.package} installed with its benchmark mode?)"
+            )
+        sleep(options.poll_seconds)
+    local_dir.mkdir(parents=True, exist_ok=True)
+    local = local_dir / f"{name}.android.json"
+    adb("pull", remote_out, str(local))
+    rows = []
+    for row in load_row_file(local):
+        row = complete_from_bundle(row, bundle)
+        device = dict(row["device"])
+        for key in ("name", "os", "arch"):
+            if not device.get(key):
+                device[key] = phone[key]
+        row["device"] = device
+        validate_row(row, f"{local} (completed)")
+        rows.append(row)
+    return rows
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `android` subcommand."""
+    parser = subparsers.add_parser(
+        "android",
+        help="benchmark bundles on an Android phone through the demo app (adb)",
+        description="Push each bundle, start the demo app's benchmark activity with intent "
+        "extras (bundle, runs, warmup, threads, out), wait for its result file, pull it and add "
+        "its rows to the results file.",
+    )
+    parser.add_argument("bundles", type=Path, nargs="+", metavar="BUNDLE")
+    parser.add_argument("--adb", default="adb", help="adb executable (adb)")
+    parser.add_argument("--serial", help="device serial (adb -s), when several are attached")
+    parser.add_argument("--package", default=DEFAULT_PACKAGE, help=f"app id ({DEFAULT_PACKAGE})")
+    parser.add_argument(
+        "--activity", default=DEFAULT_ACTIVITY, help=f"benchmark activity ({DEFAULT_ACTIVITY})"
+    )
+    parser.add_argument(
+        "--remote-dir", default=REMOTE_DIR, help=f"folder on the phone ({REMOTE_DIR})"
+    )
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=4, help="threads the app uses (4)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bundle (900)")
+    parser.add_argument("--results", type=Path, default=Path("results.jsonl"))
+    parser.add_argument("--report", type=Path, metavar="DIR")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace, runner: CommandRunner = run_command) -> int:
+    from benchmark.report import write_report
+    from benchmark.results import ResultsError, ResultsFile
+    from vqa.bundle import BundleError
+
+    adb = Adb(args.adb, args.serial, runner)
+    options = AndroidOptions(
+        package=args.package,
+        activity=args.activity,
+        remote_dir=args.remote_dir,
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads,
+        timeout=args.timeout,
+    )
+    results = ResultsFile(args.results, append=True)
+    local_dir = args.results.with_name(args.results.stem + "_files") / "android"
+    failed = 0
+    for bundle in args.bundles:
+        try:
+            rows = benchmark_bundle(bundle, adb, options, local_dir)
+        except (AdbError, BundleError, ResultsError) as err:
+            print(f"error: {bundle}: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        results.extend(rows)
+        print(f"{bundle}: {len(rows)} rows added to {args.results}", file=sys.stderr)
+    if args.report and results.rows:
+        print(f"report: {write_report(results.rows, args.report)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,420 @@
+"""The host benchmark run: each target measured in its own process, each outcome a result row.
+
+A crash, an error or a hang (past the timeout) of one measuring process becomes an error row and
+the run goes on; rows are written one by one, so Ctrl-C keeps every row finished before it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import benchmark
+from benchmark import roofline
+from benchmark.device import available_cpus, host_device
+from benchmark.inputs import DataSpec, InputCache, build_input_cache
+from benchmark.plan import Target, baseline_targets, bundle_target, fill_model_figures
+from benchmark.results import ResultsFile, now_iso
+from benchmark.runners import unavailable_reason
+from benchmark.runners.base import RunnerSpec
+from benchmark.stats import summarize
+from benchmark.worker import write_json
+
+WORKER = (sys.executable, "-m", "benchmark.worker")
+ROOFLINE = (sys.executable, "-m", "benchmark.roofline")
+LOG_TAIL_LINES = 12
+
+
+@dataclass
+class RunOptions:
+    bundles: Sequence[Path]
+    work_dir: Path
+    checkpoint: Path | None = None
+    baselines: bool = True
+    data: DataSpec | None = None
+    runs: int = 50
+    warmup: int = 10
+    threads: int = field(default_factory=available_cpus)
+    eval_batch: int = 8
+    timeout: float = 3600.0
+    latency_inputs: int = 8
+    roofline: bool = True
+    coreml_units: str = "all"
+    keep_samples: bool = True
+
+
+@dataclass
+class Reference:
+    """The fp32 PyTorch predictions of one source, for agreement and logit error."""
+
+    answers: list[str]
+    logits: Path
+
+
+def _child_env(threads: int) -> dict[str, str]:
+    env = dict(os.environ)
+    root = str(Path(benchmark.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[name] = str(threads)
+    return env
+
+
+def run_process(
+    command: Sequence[str], log: Path, timeout: float, env: dict[str, str]
+) -> tuple[int | None, str]:
+    """Run in a new session, output to `log`; (exit code or None on timeout, last log lines).
+
+    The whole process group is killed on a timeout or on Ctrl-C, so no runtime thread lingers.
+    """
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            list(command), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        try:
+            code: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            code = None
+        except BaseException:
+            _kill(proc)
+            raise
+    lines = log.read_text("utf-8", errors="replace").splitlines()
+    return code, "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+class Harness:
+    """Plans the targets of a run, measures each, scores it and writes its row."""
+
+    def __init__(
+        self,
+        options: RunOptions,
+        results: ResultsFile,
+        progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+        worker_command: Sequence[str] = WORKER,
+    ) -> None:
+        self.o = options
+        self.results = results
+        self.progress = progress
+        self.worker_command = tuple(worker_command)
+        self.run_id = uuid.uuid4().hex[:12]
+        self.work = options.work_dir
+        for sub in ("logs", "specs", "predictions", "inputs"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        self.env = _child_env(options.threads)
+        self.ceiling: dict | None = None
+        self.references: dict[str, Reference] = {}
+        self.samples: list | None = None
+        self.annotations: Path | None = None
+
+    # planning -------------------------------------------------------------------------------
+
+    def plan(self) -> list[Target]:
+        taken: set[str] = set()
+        bundles = [bundle_target(Path(p), taken) for p in self.o.bundles]
+        baselines = []
+        if self.o.baselines:
+            baselines = baseline_targets(bundles, self.o.checkpoint, taken, self.work)
+        targets = baselines + bundles
+        for t in targets:
+            if t.error is None:
+                fill_model_figures(t)
+        return targets
+
+    def _load_samples(self) -> list:
+        if self.samples is None:
+            if self.o.data is not None:
+                self.samples = self.o.data.load()
+                if not self.samples:
+                    raise ValueError(f"{self.o.data.name} {self.o.data.split}: no samples")
+                self._write_annotations()
+            else:
+                from vqa.data import load_easy_vqa
+
+                self.samples = load_easy_vqa("test", limit=self.o.latency_inputs)
+        return self.samples
+
+    def _write_annotations(self) -> None:
+        from vqa.data import write_annotations
+
+        if all(s.answers for s in self.samples):
+            data = self.o.data
+            name = "easy-vqa" if data.root is None else data.root.name
+            self.annotations = (
+                self.work / f"annotations_{name}_{data.split}_{len(self.samples)}.json"
+            )
+            write_annotations(self.samples, self.annotations)
+
+    def _inputs(self, t: Target) -> InputCache:
+        return build_input_cache(
+            self._load_samples(), t.image_size, t.tokenizer_path, t.max_len, self.work / "inputs"
+        )
+
+    # running --------------------------------------------------------------------------------
+
+    def run(self) -> list[dict[str, Any]]:
+        """Measure every target; returns the rows written (also on Ctrl-C, then re-raised)."""
+        targets = self.plan()
+        if self.o.roofline:
+            self.ceiling = self._measure_ceiling()
+        written = []
+        for i, t in enumerate(targets, start=1):
+            self.progress(f"[{i}/{len(targets)}] {t.label}: measuring")
+            row = self.measure(t)
+            self.results.add(row)
+            written.append(row)
+            self.progress(f"[{i}/{len(targets)}] {t.label}: {_summary(row)}")
+        return written
+
+    def _measure_ceiling(self) -> dict | None:
+        log = self.work / "logs" / "roofline.log"
+        out = self.work / "specs" / "roofline.json"
+        out.unlink(missing_ok=True)
+        command = [*ROOFLINE, "--threads", str(self.o.threads), "--out", str(out)]
+        code, tail = run_process(command, log, self.o.timeout, self.env)
+        ceiling = _read_result(out)
+        if code != 0 or not ceiling:
+            self.progress(f"matmul ceiling not measured (log: {log}): {tail}")
+            return None
+        self.progress(
+            f"matmul fp32 ceiling: {ceiling['gflops']:.1f} GFLOP/s ({self.o.threads} threads)"
+        )
+        return ceiling
+
+    def measure(self, t: Target) -> dict[str, Any]:
+        row = self._base_row(t)
+        if t.error:
+            return {**row, "status": "error", "error": t.error}
+        reason = unavailable_reason(t.format)
+        if reason:
+            return {**row, "status": "skipped", "error": reason}
+        try:
+            cache = self._inputs(t)
+        except (OSError, ValueError, RuntimeError) as err:
+            return {**row, "status": "error", "error": f"preparing inputs: {err}"}
+        spec_path, result_path, paths = self._write_spec(t, cache)
+        log = self.work / "logs" / f"{_file_name(t.label)}.log"
+        code, tail = run_process(
+            [*self.worker_command, str(spec_path)], log, self.o.timeout, self.env
+        )
+        result = _read_result(result_path)
+        row = self._fill(row, t, result)
+        if code == 3 and result.get("phase") == "unavailable":
+            return {**row, "status": "skipped", "error": result["reason"]}
+        if code is None:
+            phase = "the accuracy pass" if "latency" in result else "measuring latency"
+            return {
+                **row,
+                "status": "error",
+                "error": f"timed out after {self.o.timeout:g} s in {phase} (log: {log})",
+            }
+        if code != 0:
+            return {**row, "status": "error", "error": _crash_message(code, result, tail, log)}
+        if self.o.data is not None:
+            row["accuracy"] = self._accuracy(t, result, paths, row["notes"])
+        return {**row, "status": "ok"}
+
+    def _write_spec(self, t: Target, cache: InputCache) -> tuple[Path, Path, dict[str, Path]]:
+        name = _file_name(t.label)
+        paths = {
+            "predictions": self.work / "predictions" / f"{name}.json",
+            "logits": self.work / "predictions" / f"{name}.logits.npy",
+        }
+        for stale in paths.values():
+            stale.unlink(missing_ok=True)
+        result_path = self.work / "specs" / f"{name}.result.json"
+        result_path.unlink(missing_ok=True)
+        runner = RunnerSpec(
+            format=t.format,
+            precision=t.precision,
+            model_path=str(t.model_path),
+            threads=self.o.threads,
+            manifest=t.manifest,
+            arch=(t.config or {}).get("name"),
+            image_size=t.image_size,
+            options={"coreml_units": self.o.coreml_units},
+        )
+        spec = {
+            "runner": asdict(runner),
+            "inputs": str(cache.folder),
+            "preprocessing": {"mean": list(t.mean), "std": list(t.std), "scale": t.scale},
+            "latency_inputs": self.o.latency_inputs,
+            "warmup": self.o.warmup,
+            "runs": self.o.runs,
+            "result": str(result_path),
+            "eval": None,
+        }
+        if self.o.data is not None:
+            spec["eval"] = {
+                "batch_size": self.o.eval_batch,
+                "answers": str(t.answers_path),
+                "unanswerable_index": t.unanswerable_index,
+                "predictions": str(paths["predictions"]),
+                "logits": str(paths["logits"]),
+            }
+        spec_path = self.work / "specs" / f"{name}.json"
+        write_json(spec_path, spec)
+        return spec_path, result_path, paths
+
+    # rows -----------------------------------------------------------------------------------
+
+    def _base_row(self, t: Target) -> dict[str, Any]:
+        bundle = None
+        memory = {"model_file_bytes": None, "bundle_bytes": None}
+        if t.bundle is not None:
+            bundle = {
+                "path": str(t.bundle.path),
+                "model_file": t.bundle.manifest["model_file"],
+                "target": t.bundle.manifest["target"],
+            }
+            memory = {
+                "model_file_bytes": t.bundle.model_bytes(),
+                "bundle_bytes": t.bundle.bundle_bytes(),
+            }
+        elif t.bundle_dir is not None:
+            bundle = {"path": str(t.bundle_dir)}
+        elif t.checkpoint is not None and t.checkpoint.is_file() and t.precision == "fp32":
+            size = t.checkpoint.stat().st_size
+            memory = {"model_file_bytes": size, "bundle_bytes": size}
+        return {
+            "schema_version": 1,
+            "run_id": self.run_id,
+            "created": now_iso(),
+            "source": "host",
+            "role": t.role,
+            "label": t.label,
+            "format": t.format,
+            "precision": t.precision,
+            "quantization": t.quantization,
+            "bundle": bundle,
+            "model": {
+                "checkpoint": str(t.checkpoint) if t.checkpoint else None,
+                "checkpoint_sha256": t.checkpoint_sha256,
+                "config": (t.config or {}).get("name"),
+                "image_size": t.image_size,
+                "text_len": t.max_len,
+                "params": t.params,
+                "macs": t.macs,
+            },
+            "runtime": None,
+            "device": host_device(),
+            "threads": None if t.format == "coreml" else self.o.threads,
+            "batch_size": 1,
+            "latency_ms": None,
+            "memory": memory,
+            "accuracy": None,
+            "roofline": None,
+            "notes": list(t.notes),
+        }
+
+    def _fill(self, row: dict[str, Any], t: Target, result: dict[str, Any]) -> dict[str, Any]:
+        """Latency, memory and roofline from a result file (what exists of it)."""
+        row = dict(row)
+        if "runtime" in result:
+            row["runtime"] = result["runtime"]
+        latency = result.get("latency")
+        if latency:
+            row["latency_ms"] = summarize(
+                latency["times_s"],
+                load_s=latency["load_s"],
+                first_s=latency["first_s"],
+                warmup=self.o.warmup,
+                keep_samples=self.o.keep_samples,
+            )
+            row["memory"] = {**(row["memory"] or {}), **result["memory"]}
+            row["roofline"] = roofline.achieved(t.macs, row["latency_ms"]["p50"], self.ceiling)
+        return row
+
+    def _accuracy(
+        self, t: Target, result: dict[str, Any], paths: dict[str, Path], notes: list[str]
+    ) -> dict:
+        """Scores with the official metric; agreement and logit error against PyTorch fp32."""
+        from vqa.metrics import load_annotations, load_predictions, score
+
+        data = self.o.data
+        predictions = load_predictions(paths["predictions"])
+        accuracy: dict[str, Any] = {
+            "data": data.name,
+            "split": data.split,
+            "n": len(predictions),
+            "overall": None,
+            "predictions_file": str(paths["predictions"]),
+            "annotations_file": str(self.annotations) if self.annotations else None,
+            "batch_size": result["eval"]["batch_size"],
+            "seconds": result["eval"]["seconds"],
+            "agreement_fp32": None,
+            "max_abs_logit_diff_fp32": None,
+        }
+        if self.annotations is not None:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                scored = score(predictions, load_annotations(self.annotations))
+            notes.extend(str(w.message) for w in caught)
+            accuracy.update(
+                overall=scored["accuracy"]["overall"],
+                per_answer_type=scored["accuracy"]["per_answer_type"],
+                answerability_ap=scored["answerability"]["average_precision"],
+                answerability_f1=scored["answerability"]["f1"],
+            )
+        answers = [p["answer"] for p in predictions]
+        if t.role == "baseline" and t.precision == "fp32":
+            self.references[t.source_key] = Reference(answers, paths["logits"])
+        reference = self.references.get(t.source_key)
+        if reference is not None and len(reference.answers) == len(answers):
+            same = sum(a == b for a, b in zip(answers, reference.answers, strict=True))
+            accuracy["agreement_fp32"] = 100.0 * same / len(answers)
+            ours, theirs = np.load(paths["logits"]), np.load(reference.logits)
+            if ours.shape == theirs.shape:
+                accuracy["max_abs_logit_diff_fp32"] = float(np.abs(ours - theirs).max())
+        return accuracy
+
+
+def _file_name(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def _read_result(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _crash_message(code: int, result: dict[str, Any], tail: str, log: Path) -> str:
+    if result.get("phase") == "error":
+        return f"{result['error']} (while {result.get('failed_in')}; log: {log})"
+    if code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        what = f"the measuring process died from signal {name}"
+    else:
+        what = f"the measuring process exited with code {code}"
+    return f"{what} (log: {log}); last output:\n{tail}" if tail else f"{what} (log: {log})"
+
+
+def _summary(row: dict[str, Any]) -> str:
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['error'].splitlines()[0]}"
+    text = f"ok, p50 {row['latency_ms']['p50']:.1f} ms"
+    accuracy = row.get("accuracy") or {}
+    if accuracy.get("overall") is not None:
+        text += f", accuracy {accuracy['overall']:.2f}"
+    return text

@@ -1,0 +1,364 @@
+"""report.md and PNG plots from result rows (host and phone alike); `python -m benchmark report`.
+
+One table (format, precision, size, load, p50, p90, peak RSS, accuracy and the change against
+PyTorch fp32 of the same checkpoint), accuracy against size and against p50 latency with the
+Pareto front marked, and the distribution of the timed runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PLOTS = {
+    "accuracy_vs_size": "accuracy_vs_size.png",
+    "accuracy_vs_latency": "accuracy_vs_latency.png",
+    "latency": "latency_distribution.png",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `report` subcommand."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write report.md and plots from results files",
+        description="Merge JSON-lines results files (host runs, ingested phone rows) into one "
+        "report: a Markdown table and PNG plots.",
+    )
+    parser.add_argument("results", type=Path, nargs="+", help="JSON-lines results files")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from benchmark.results import ResultsError, read_rows
+
+    try:
+        rows = [row for path in args.results for row in read_rows(path)]
+    except ResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not rows:
+        print("error: no rows to report", file=sys.stderr)
+        return 2
+    print(write_report(rows, args.out))
+    return 0
+
+
+# figures --------------------------------------------------------------------------------------
+
+
+def _get(row: dict[str, Any], *keys: str) -> Any:
+    value: Any = row
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _same_source(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    sha = _get(a, "model", "checkpoint_sha256")
+    return sha is not None and sha == _get(b, "model", "checkpoint_sha256")
+
+
+def fp32_reference(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The PyTorch fp32 row of the same source checkpoint: on the same device when there is one."""
+    candidates = [
+        r
+        for r in rows
+        if r["status"] == "ok"
+        and r["format"] == "pytorch"
+        and r["precision"] == "fp32"
+        and _same_source(r, row)
+    ]
+    same_run = [r for r in candidates if r.get("run_id") and r.get("run_id") == row.get("run_id")]
+    same_device = [r for r in candidates if r["device"] == row["device"]]
+    return (same_run or same_device or candidates or [None])[-1]
+
+
+def accuracy_change(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
+    """Accuracy minus that of PyTorch fp32 on the same data, in percentage points."""
+    ours = _get(row, "accuracy", "overall")
+    ref = fp32_reference(row, rows)
+    if ours is None or ref is None:
+        return None
+    theirs = _get(ref, "accuracy", "overall")
+    same_data = all(
+        _get(ref, "accuracy", k) == _get(row, "accuracy", k) for k in ("data", "split", "n")
+    )
+    return ours - theirs if theirs is not None and same_data else None
+
+
+def speedup(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
+    """PyTorch fp32 p50 / this row's p50, only where both ran on the same device."""
+    ref = fp32_reference(row, rows)
+    if ref is None or ref["device"] != row["device"] or row["status"] != "ok":
+        return None
+    return ref["latency_ms"]["p50"] / row["latency_ms"]["p50"]
+
+
+def pareto_front(points: Sequence[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats: lower latency (x) and higher accuracy (y).
+
+    Ordered by latency; of equal points the first is kept.
+    """
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1], i))
+    front, best = [], float("-inf")
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+# table ----------------------------------------------------------------------------------------
+
+
+def _num(value: float | None, digits: int = 1, scale: float = 1.0) -> str:
+    return "–" if value is None else f"{value / scale:.{digits}f}"
+
+
+def _name(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> str:
+    devices = {r["device"]["name"] for r in rows}
+    return f"{row['label']} @ {row['device']['name']}" if len(devices) > 1 else row["label"]
+
+
+def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The one table of the report, a line a row; errors and skips say why in the last column."""
+    header = (
+        "| model | device | format | precision | size (MB) | load (ms) | p50 (ms) | p90 (ms) | "
+        "peak RSS (MB) | accuracy | Δ acc vs fp32 (pp) | agreement w/ fp32 (%) | "
+        "speed-up vs fp32 | roofline | status |"
+    )
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for row in rows:
+        lat = row.get("latency_ms") or {}
+        mem = row.get("memory") or {}
+        change = accuracy_change(row, rows)
+        up = speedup(row, rows)
+        roof = _get(row, "roofline", "fraction")
+        status = (
+            row["status"]
+            if row["status"] == "ok"
+            else (f"{row['status']}: {(row.get('error') or '').splitlines()[0][:120]}")
+        )
+        cells = [
+            row["label"],
+            row["device"]["name"],
+            row["format"],
+            row["precision"],
+            _num(mem.get("model_file_bytes"), 1, 1e6),
+            _num(lat.get("load")),
+            _num(lat.get("p50")),
+            _num(lat.get("p90")),
+            _num(mem.get("peak_rss_bytes"), 0, 1e6),
+            _num(_get(row, "accuracy", "overall"), 2),
+            "–" if change is None else f"{change:+.2f}",
+            _num(_get(row, "accuracy", "agreement_fp32"), 1),
+            "–" if up is None else f"{up:.2f}x",
+            "–" if roof is None else f"{100 * roof:.1f} %",
+            status.replace("|", "/"),
+        ]
+        lines.append("| " + " | ".join(str(c).replace("\n", " ") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+# plots ----------------------------------------------------------------------------------------
+
+
+def _scatter(ax, rows, xs, ys, names) -> None:
+    formats = sorted({r["format"] for r in rows})
+    markers = dict(zip(formats, "osD^vP*X", strict=False))
+    for fmt in formats:
+        idx = [i for i, r in enumerate(rows) if r["format"] == fmt]
+        ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], marker=markers[fmt], label=fmt, s=40)
+    for x, y, name in zip(xs, ys, names, strict=True):
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
+def _log_if_wide(ax, values: Sequence[float]) -> None:
+    if values and min(values) > 0 and max(values) / min(values) > 20:
+        ax.set_xscale("log")
+
+
+def _plot_accuracy_vs_size(rows, names, path: Path, plt) -> bool:
+    chosen = [
+        i
+        for i, r in enumerate(rows)
+        if _get(r, "accuracy", "overall") is not None and _get(r, "memory", "model_file_bytes")
+    ]
+    if not chosen:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sel = [rows[i] for i in chosen]
+    xs = [r["memory"]["model_file_bytes"] / 1e6 for r in sel]
+    ys = [r["accuracy"]["overall"] for r in sel]
+    _scatter(ax, sel, xs, ys, [names[i] for i in chosen])
+    _log_if_wide(ax, xs)
+    ax.set_xlabel("model file size (MB)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy vs size")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path, plt)
+    return True
+
+
+def _plot_accuracy_vs_latency(rows, names, path: Path, plt) -> bool:
+    chosen = [
+        i
+        for i, r in enumerate(rows)
+        if r["status"] == "ok" and _get(r, "accuracy", "overall") is not None
+    ]
+    if not chosen:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sel = [rows[i] for i in chosen]
+    xs = [r["latency_ms"]["p50"] for r in sel]
+    ys = [r["accuracy"]["overall"] for r in sel]
+    _scatter(ax, sel, xs, ys, [names[i] for i in chosen])
+    for device in sorted({r["device"]["name"] for r in sel}):
+        idx = [i for i, r in enumerate(sel) if r["device"]["name"] == device]
+        front = [idx[j] for j in pareto_front([(xs[i], ys[i]) for i in idx])]
+        ax.step(
+            [xs[i] for i in front],
+            [ys[i] for i in front],
+            where="post",
+            linestyle="--",
+            color="gray",
+            linewidth=1,
+        )
+        ax.scatter(
+            [xs[i] for i in front],
+            [ys[i] for i in front],
+            s=160,
+            facecolors="none",
+            edgecolors="red",
+            linewidths=1.2,
+            label=f"Pareto front ({device})" if device else "Pareto front",
+        )
+    _log_if_wide(ax, xs)
+    ax.set_xlabel("p50 latency, batch 1 (ms)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title("Accuracy vs latency (circled: Pareto front)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    _save(fig, path, plt)
+    return True
+
+
+def _plot_latency(rows, names, path: Path, plt) -> bool:
+    chosen = [i for i, r in enumerate(rows) if _get(r, "latency_ms", "samples")]
+    if not chosen:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(chosen) + 1.5))
+    data = [rows[i]["latency_ms"]["samples"] for i in chosen]
+    ax.boxplot(data, vert=False, whis=(1, 99), showmeans=True)
+    ax.set_yticks(range(1, len(chosen) + 1), [names[i] for i in chosen], fontsize=8)
+    _log_if_wide(ax, [min(d) for d in data] + [max(d) for d in data])
+    ax.set_xlabel("latency per run, batch 1 (ms); whiskers p1-p99, triangle = mean")
+    ax.set_title("Latency distributions")
+    ax.grid(alpha=0.3, axis="x")
+    _save(fig, path, plt)
+    return True
+
+
+def _save(fig, path: Path, plt) -> None:
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=120)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+
+
+def write_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
+    """Write report.md and the plots into `out_dir`; returns the path of report.md."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    names = [_name(r, rows) for r in rows]
+    drawn = {
+        "accuracy_vs_size": _plot_accuracy_vs_size(
+            rows, names, out / PLOTS["accuracy_vs_size"], plt
+        ),
+        "accuracy_vs_latency": _plot_accuracy_vs_latency(
+            rows, names, out / PLOTS["accuracy_vs_latency"], plt
+        ),
+        "latency": _plot_latency(rows, names, out / PLOTS["latency"], plt),
+    }
+    text = [_intro(rows), markdown_table(rows), ""]
+    titles = {
+        "accuracy_vs_size": "Accuracy vs size",
+        "accuracy_vs_latency": "Accuracy vs p50 latency (Pareto front circled)",
+        "latency": "Latency distributions",
+    }
+    for key, title in titles.items():
+        text.append(f"## {title}\n")
+        if drawn[key]:
+            text.append(f"![{title}]({PLOTS[key]})\n")
+        else:
+            (out / PLOTS[key]).unlink(missing_ok=True)
+            why = "timed runs" if key == "latency" else "accuracy (run with --data)"
+            text.append(f"No plot: no row has {why}.\n")
+    text.append(_details(rows))
+    report = out / "report.md"
+    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".md", dir=out)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(text))
+    os.replace(tmp, report)
+    return report
+
+
+def _intro(rows: Sequence[dict[str, Any]]) -> str:
+    devices = sorted({f"{r['device']['name']} ({r['device']['os']})" for r in rows})
+    threads = sorted({str(r["threads"]) for r in rows if r.get("threads")})
+    data = sorted(
+        {
+            f"{r['accuracy']['data']} {r['accuracy']['split']} (n = {r['accuracy']['n']})"
+            for r in rows
+            if r.get("accuracy")
+        }
+    )
+    ceiling = next((r["roofline"]["matmul_gflops"] for r in rows if r.get("roofline")), None)
+    lines = [
+        "# Benchmark report\n",
+        f"- devices: {'; '.join(devices)}",
+        f"- threads: {', '.join(threads) or '–'}; latency at batch 1, times in ms, sizes in MB "
+        "(10^6 bytes)",
+        f"- accuracy data: {'; '.join(data) or 'none (latency only)'}",
+    ]
+    if ceiling:
+        lines.append(
+            f"- roofline: achieved GFLOP/s (2 x MACs / p50) as a fraction of the dense fp32 "
+            f"matmul throughput measured in the same run ({ceiling:.1f} GFLOP/s)"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _details(rows: Sequence[dict[str, Any]]) -> str:
+    lines = ["## Notes\n"]
+    for row in rows:
+        notes = list(row.get("notes") or [])
+        if row["status"] != "ok" and row.get("error"):
+            notes.insert(0, f"{row['status']}: {row['error'].splitlines()[0]}")
+        for note in notes:
+            lines.append(f"- **{row['label']}**: {note}")
+    return "\n".join(lines) + "\n" if len(lines) > 1 else ""

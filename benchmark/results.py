@@ -1,0 +1,128 @@
+"""Result rows: one versioned JSON Schema for host and phone, stored as JSON lines.
+
+Rows are validated before they are written, and the file is rewritten atomically after every row,
+so an interrupted run leaves a readable file holding every row finished so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+RESULTS_VERSION = 1
+
+
+class ResultsError(ValueError):
+    """A row or results file that does not follow the schema; the message names where."""
+
+
+@cache
+def results_schema() -> dict[str, Any]:
+    text = resources.files("benchmark").joinpath("schemas/results.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def validate_row(row: Any, where: str = "row") -> None:
+    """Raise ResultsError naming the first problems when `row` breaks the schema."""
+    if isinstance(row, dict) and row.get("schema_version") not in (None, RESULTS_VERSION):
+        raise ResultsError(
+            f"{where}: results schema version {row.get('schema_version')!r} is not supported "
+            f"(this toolkit reads version {RESULTS_VERSION})"
+        )
+    validator = jsonschema.Draft202012Validator(results_schema())
+    errors = sorted(validator.iter_errors(row), key=lambda e: list(e.absolute_path))
+    if errors:
+        details = "; ".join(
+            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5]
+        )
+        raise ResultsError(f"{where}: does not follow the results schema: {details}")
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Every row of a JSON-lines results file, validated."""
+    path = Path(path)
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: results file not found") from None
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise ResultsError(f"{path}, line {number}: not valid JSON ({err})") from None
+        validate_row(row, f"{path}, line {number}")
+        rows.append(row)
+    return rows
+
+
+def load_row_file(path: str | Path) -> list[dict[str, Any]]:
+    """Rows from a file an app wrote: one row object, a JSON list of rows, or JSON lines."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise ResultsError(f"{path}: not UTF-8 text ({err})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return read_rows(path)
+    rows = data if isinstance(data, list) else [data]
+    if not rows:
+        raise ResultsError(f"{path}: holds no rows")
+    for i, row in enumerate(rows):
+        validate_row(row, f"{path}, row {i}")
+    return rows
+
+
+class ResultsFile:
+    """A JSON-lines file that gains one validated row at a time, each write atomic."""
+
+    def __init__(self, path: str | Path, append: bool = False) -> None:
+        self.path = Path(path)
+        self.rows: list[dict[str, Any]] = (
+            read_rows(self.path) if append and self.path.exists() else []
+        )
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._write()
+
+    def add(self, row: dict[str, Any]) -> None:
+        validate_row(row, f"new row {row.get('label')!r} for {self.path}")
+        self.rows.append(row)
+        self._write()
+
+    def extend(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self.add(row)
+
+    def _write(self) -> None:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                for row in self.rows:
+                    f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,136 @@
+"""`python -m benchmark [run] BUNDLE...`: latency, memory, size and accuracy on this host."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `run` subcommand (also what `python -m benchmark BUNDLE...` means)."""
+    parser = subparsers.add_parser(
+        "run",
+        help="benchmark bundles on this host (the default command)",
+        description="Measure each bundle in its own process: load time, first inference, "
+        "warm-up, timed runs (mean, p50, p90, p99, std, trimmed mean), peak RSS, RSS added by "
+        "loading, file sizes; with --data also accuracy through the runtime (official VizWiz "
+        "metric, agreement with PyTorch fp32). PyTorch eager fp32 and dynamic-int8 baselines "
+        "come from each bundle's source checkpoint. Rows go to a JSON-lines file.",
+    )
+    parser.add_argument("bundles", type=Path, nargs="*", metavar="BUNDLE", help="bundle folders")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="source checkpoint for the PyTorch baselines (default: the one the manifest names)",
+    )
+    parser.add_argument("--no-baselines", action="store_true", help="skip the PyTorch rows")
+    parser.add_argument(
+        "--data",
+        help="easy-vqa or vizwiz:DIR: run every sample through each model and score "
+        "it (without it, latency inputs are the first easy-VQA test samples, no accuracy)",
+    )
+    parser.add_argument("--split", default="val", help="data split (val)")
+    parser.add_argument("--limit", type=int, help="only the first N samples of the split")
+    parser.add_argument("--runs", type=int, default=50, help="timed runs (50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed runs after the first (10)")
+    parser.add_argument("--threads", type=int, help="threads of every runtime (all CPUs)")
+    parser.add_argument(
+        "--eval-batch",
+        type=int,
+        default=8,
+        help="batch of the accuracy pass where the format allows (8)",
+    )
+    parser.add_argument(
+        "--latency-inputs",
+        type=int,
+        default=8,
+        help="distinct samples the timed runs cycle through (8)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=3600.0,
+        help="seconds one model may take, accuracy pass included (3600)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results.jsonl"),
+        help="JSON-lines results file (results.jsonl)",
+    )
+    parser.add_argument("--append", action="store_true", help="keep the rows already in --out")
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="predictions, logs, input cache (default: OUT without suffix + _files)",
+    )
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write report.md and plots")
+    parser.add_argument(
+        "--no-roofline", action="store_true", help="do not measure the matmul ceiling"
+    )
+    parser.add_argument(
+        "--coreml-units",
+        choices=("all", "cpu", "cpu-gpu", "cpu-ne"),
+        default="all",
+        help="Core ML compute units on macOS (all)",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """0 when every row is ok or skipped, 1 when a row is an error, 2 on bad usage, 130 on ^C."""
+    from benchmark.device import available_cpus
+    from benchmark.harness import Harness, RunOptions
+    from benchmark.inputs import DataSpec, DataSpecError
+    from benchmark.report import markdown_table, write_report
+    from benchmark.results import ResultsFile
+
+    if not args.bundles and args.checkpoint is None:
+        print("error: give bundle folders, or --checkpoint for baselines alone", file=sys.stderr)
+        return 2
+    for name in ("runs", "eval_batch", "latency_inputs"):
+        if getattr(args, name) < 1:
+            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
+            return 2
+    if args.warmup < 0 or (args.threads is not None and args.threads < 1):
+        print("error: --warmup must be >= 0 and --threads >= 1", file=sys.stderr)
+        return 2
+    try:
+        data = DataSpec.parse(args.data, args.split, args.limit) if args.data else None
+    except DataSpecError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    options = RunOptions(
+        bundles=args.bundles,
+        work_dir=args.work_dir or args.out.with_name(args.out.stem + "_files"),
+        checkpoint=args.checkpoint,
+        baselines=not args.no_baselines,
+        data=data,
+        runs=args.runs,
+        warmup=args.warmup,
+        threads=args.threads or available_cpus(),
+        eval_batch=args.eval_batch,
+        timeout=args.timeout,
+        latency_inputs=args.latency_inputs,
+        roofline=not args.no_roofline,
+        coreml_units=args.coreml_units,
+    )
+    results = ResultsFile(args.out, append=args.append)
+    code = 0
+    try:
+        Harness(options, results).run()
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {len(results.rows)} rows kept in {args.out}", file=sys.stderr)
+        code = 130
+    except (OSError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = 2
+    if results.rows:
+        print(markdown_table(results.rows))
+    if args.report and results.rows:
+        print(f"report: {write_report(results.rows, args.report)}", file=sys.stderr)
+    if code == 0 and any(row["status"] == "error" for row in results.rows):
+        code = 1
+    return code

@@ -1,0 +1,171 @@
+"""The measuring process: one model, one fresh process (`python -m benchmark.worker SPEC.json`).
+
+A fresh process a model keeps runtimes from sharing thread pools, allocators or caches, makes
+peak RSS belong to one model, and lets the parent survive a runtime that crashes or hangs. The
+process writes its result file after the latency phase and again after the accuracy pass, so a
+timeout during the accuracy pass still leaves the latency figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmark.inputs import InputCache
+from benchmark.runners import RunnerUnavailable, runner_class
+from benchmark.runners.base import RunnerSpec
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    """json.dump to a temporary file in the same folder, then rename over `path`."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _peak_rss() -> int:
+    """Peak RSS of this process image.
+
+    On Linux getrusage's ru_maxrss survives exec, so it would report the (large) parent that
+    forked us; VmHWM belongs to the current address space only.
+    """
+    status = Path("/proc/self/status")
+    if status.is_file():
+        for line in status.read_text("utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Load, first inference, warm-up, timed runs; then the accuracy pass when asked.
+
+    `result` fills in as phases finish, so a caller that catches an error still has them.
+    """
+    result["phase"] = "starting"
+    runner_spec = RunnerSpec(**spec["runner"])
+    runner = runner_class(runner_spec.format)(runner_spec)
+    cache = InputCache(spec["inputs"])
+    prep = spec["preprocessing"]
+
+    def batch(indices):
+        return cache.batch(indices, prep["mean"], prep["std"], prep["scale"])
+
+    latency_samples = [batch([i]) for i in range(min(spec["latency_inputs"], len(cache)))]
+    result["phase"] = "loading"
+    rss_before = _rss()
+    start = time.perf_counter()
+    runner.load()
+    load_s = time.perf_counter() - start
+    rss_loaded = _rss()
+    result["phase"] = "running"
+    start = time.perf_counter()
+    logits = runner.predict(*latency_samples[0])
+    first_s = time.perf_counter() - start
+    if logits.ndim != 2 or logits.shape[0] != 1:
+        raise ValueError(f"expected logits of shape [1, answers], got {list(logits.shape)}")
+    for i in range(spec["warmup"]):
+        runner.predict(*latency_samples[(i + 1) % len(latency_samples)])
+    times = []
+    for i in range(spec["runs"]):
+        inputs = latency_samples[i % len(latency_samples)]
+        start = time.perf_counter()
+        runner.predict(*inputs)
+        times.append(time.perf_counter() - start)
+    result.update(
+        phase="latency measured",
+        runtime=runner.runtime_info(),
+        latency={"load_s": load_s, "first_s": first_s, "times_s": times},
+        memory={"peak_rss_bytes": _peak_rss(), "load_rss_bytes": rss_loaded - rss_before},
+        batch_size=1,
+    )
+    write_json(spec["result"], result)
+    evaluation = spec.get("eval")
+    if evaluation:
+        result["phase"] = "accuracy pass"
+        result["eval"] = _evaluate(runner, cache, batch, evaluation)
+        result["phase"] = "done"
+        write_json(spec["result"], result)
+    return result
+
+
+def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Every cached sample through the runner: predictions file (VizWiz format) and logits."""
+    answers = Path(evaluation["answers"]).read_text("utf-8").splitlines()
+    unanswerable = evaluation.get("unanswerable_index")
+    size = runner.max_batch() or evaluation["batch_size"]
+    size = min(size, evaluation["batch_size"])
+    all_logits = np.lib.format.open_memmap(
+        evaluation["logits"], mode="w+", dtype=np.float32, shape=(len(cache), len(answers))
+    )
+    predictions = []
+    start = time.perf_counter()
+    for first in range(0, len(cache), size):
+        indices = list(range(first, min(first + size, len(cache))))
+        logits = runner.predict(*batch(indices))
+        if logits.shape != (len(indices), len(answers)):
+            raise ValueError(
+                f"expected logits of shape {[len(indices), len(answers)]}, got {list(logits.shape)}"
+            )
+        all_logits[first : first + len(indices)] = logits
+        for i, row in zip(indices, logits, strict=True):
+            entry: dict[str, Any] = {"image": cache.keys[i], "answer": answers[int(row.argmax())]}
+            if unanswerable is not None:
+                entry["answerable"] = float(1.0 - sigmoid(row[unanswerable]))
+            predictions.append(entry)
+    seconds = time.perf_counter() - start
+    all_logits.flush()
+    write_json(evaluation["predictions"], predictions)
+    return {"n": len(predictions), "seconds": seconds, "batch_size": size}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 with a result file; 3 when the runtime is unavailable here; 1 on an error."""
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m benchmark.worker SPEC.json", file=sys.stderr)
+        return 2
+    spec = json.loads(Path(argv[0]).read_text("utf-8"))
+    result: dict[str, Any] = {}
+    try:
+        measure(spec, result)
+    except RunnerUnavailable as err:
+        write_json(spec["result"], {"phase": "unavailable", "reason": str(err)})
+        return 3
+    except Exception as err:  # reported to the parent as an error row
+        result.update(
+            failed_in=result.get("phase"), phase="error", error=f"{type(err).__name__}: {err}"
+        )
+        write_json(spec["result"], result)
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""python -m export CKPT --format torchscript|onnx|coreml|executorch|all [--int8] ...
+
+Exit status: 0 when every bundle was written, 1 when one failed (export or parity), 2 on bad input
+(nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from export.errors import ExportError
+from export.formats import DEPLOYMENT_TARGETS, FORMAT_NAMES, parse_formats
+from export.host import TARGETS, host_target
+from export.parity import DEFAULT_THRESHOLDS
+from export.pipeline import BundleResult, ExportRequest, export_bundles
+
+# Libraries that log at import or per call what the progress lines already say.
+_QUIET_LOGGERS = ("coremltools", "torch.utils._pytree", "torch.onnx", "torchao")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = ", ".join(
+        f"{p}: {t.to_dict()}" for p, t in DEFAULT_THRESHOLDS.items()
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m export",
+        description="Export a BEiT-3 VQA checkpoint to phone runtimes as verified bundles "
+        "(model, manifest.json, tokenizer, answers), one folder a format and precision.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="our checkpoint, or an official one")
+    parser.add_argument(
+        "--format", "-f", nargs="+", required=True, metavar="FORMAT",
+        help=f"one or several of {', '.join(FORMAT_NAMES)} (or all; commas work too)",
+    )
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument(
+        "--int8", dest="precision", action="store_const", const="int8",
+        help="dynamic int8 as each runtime supports it (Core ML: int8 weights)",
+    )
+    precision.add_argument(
+        "--fp16", dest="precision", action="store_const", const="fp16",
+        help="fp16 where the format has it (Core ML; its default)",
+    )
+    precision.add_argument(
+        "--fp32", dest="precision", action="store_const", const="fp32",
+        help="fp32 (the default except for Core ML)",
+    )
+    parser.add_argument("--img-size", type=int, metavar="N", help="export at this resolution "
+                        "(position embeddings interpolated); default: the checkpoint's")
+    parser.add_argument(
+        "--target", choices=TARGETS, default=host_target(),
+        help="CPU the quantization settings must be correct on (default: this machine's, "
+        f"{host_target()}, so that parity is verified here)",
+    )
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="folder for the bundles (default: beside the checkpoint)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing bundles")
+    source = parser.add_argument_group("official checkpoints")
+    source.add_argument("--arch", help="architecture name, e.g. beit3_base")
+    source.add_argument("--tokenizer", type=Path, metavar="SPM",
+                        help="SentencePiece model (BEiT-3's beit3.spm)")
+    source.add_argument("--answers", type=Path, metavar="FILE",
+                        help="answer list, one a line in the order of the model's outputs")
+    source.add_argument("--trust-checkpoint", action="store_true",
+                        help="allow checkpoints that need arbitrary unpickling")
+    check = parser.add_argument_group("parity check")
+    check.add_argument("--data", metavar="SPEC",
+                       help="take parity inputs from easy-vqa or vizwiz:DIR instead of "
+                       "synthetic images")
+    check.add_argument("--data-split", default="val", help="split of --data (default: val)")
+    check.add_argument("--parity-inputs", type=int, default=16, metavar="N",
+                       help="inputs to compare on (default: 16)")
+    check.add_argument("--max-abs-diff", type=float, metavar="X",
+                       help="largest logit difference allowed, for every bundle of this run "
+                       f"(defaults: {defaults})")
+    check.add_argument("--min-top1", type=float, metavar="Y",
+                       help="smallest top-1 agreement allowed (0-1), for every bundle of this run")
+    parser.add_argument("--coreml-target", default="iOS17", choices=DEPLOYMENT_TARGETS,
+                        help="Core ML minimum deployment target (default: iOS17)")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks of converter failures")
+    return parser
+
+
+def _size(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:.1f} MB"
+
+
+def format_table(results: Sequence[BundleResult]) -> str:
+    header = ("format", "precision", "model size", "max |diff|", "top-1", "parity", "export",
+              "bundle")
+    rows = [header]
+    for r in results:
+        rows.append((
+            r.format,
+            r.precision,
+            _size(r.model_bytes),
+            "-" if r.figures is None else f"{r.figures.max_abs_diff:.2e}",
+            "-" if r.figures is None else f"{100 * r.figures.top1_agreement:.1f} %",
+            r.status,
+            "-" if r.export_seconds is None else f"{r.export_seconds:.1f} s",
+            str(r.path) if r.ok else r.message,
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="coremltools")
+    if args.min_top1 is not None and not 0 <= args.min_top1 <= 1:
+        parser.error(f"--min-top1 must be between 0 and 1, got {args.min_top1}")
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    try:
+        request = ExportRequest(
+            checkpoint=args.checkpoint,
+            formats=parse_formats(args.format),
+            precision=args.precision,
+            target=args.target,
+            img_size=args.img_size,
+            out_dir=args.out,
+            overwrite=args.overwrite,
+            arch=args.arch,
+            tokenizer=args.tokenizer,
+            answers=args.answers,
+            trust_checkpoint=args.trust_checkpoint,
+            data=args.data,
+            data_split=args.data_split,
+            parity_inputs=args.parity_inputs,
+            max_abs_diff=args.max_abs_diff,
+            min_top1=args.min_top1,
+            coreml_deployment_target=args.coreml_target,
+            debug=args.debug,
+        )
+        results = export_bundles(request, log)
+    except ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print()
+    print(format_table(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""ExecuTorch (`model.pte`), PyTorch's supported successor of TorchScript-mobile.
+
+`torch.export` with a dynamic batch, lowered to the XNNPACK delegate. int8: PT2E quantization
+with XNNPACKQuantizer (dynamic activations, per-channel int8 weights) for the Linear layers, and
+the text embedding stored as int8 rows with one scale each, looked up by ExecuTorch's quantized
+`embedding_byte` kernel (an app must link the quantized kernels library besides XNNPACK).
+A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
+planned for the largest batch, so that is kept small.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.export import Dim
+
+from export.formats import Artifact, ExportSettings, FormatSpec, Inputs, Runner, to_numpy
+
+MODEL_FILE = "model.pte"
+MAX_BATCH = 8
+INT8_MAX = 127
+
+
+class ByteEmbedding(nn.Module):
+    """An embedding table stored as int8 rows with a float scale per row (symmetric)."""
+
+    def __init__(self, embedding: nn.Embedding) -> None:
+        super().__init__()
+        import executorch.kernels.quantized  # noqa: F401  (registers quantized_decomposed ops)
+
+        weight = embedding.weight.detach().float()
+        scales = weight.abs().amax(dim=1).clamp(min=torch.finfo(torch.float32).tiny) / INT8_MAX
+        rows = torch.round(weight / scales[:, None]).clamp(-INT8_MAX - 1, INT8_MAX)
+        self.register_buffer("weight", rows.to(torch.int8))
+        self.register_buffer("scales", scales)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized_decomposed.embedding_byte.default(
+            self.weight, self.scales, None, -INT8_MAX - 1, INT8_MAX, ids
+        )
+
+
+def _dynamic_shapes() -> dict[str, dict[int, Dim]]:
+    batch = Dim("batch", min=1, max=MAX_BATCH)
+    return {"image": {0: batch}, "question": {0: batch}, "padding_mask": {0: batch}}
+
+
+def _quantized_program(model: nn.Module, example: Inputs) -> torch.export.ExportedProgram:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantized = copy.deepcopy(model)
+    quantized.beit3.text_embed = ByteEmbedding(quantized.beit3.text_embed)
+    quantizer = XNNPACKQuantizer().set_global(
+        get_symmetric_quantization_config(is_per_channel=True, is_dynamic=True)
+    )
+    graph = torch.export.export(quantized, example, dynamic_shapes=_dynamic_shapes()).module()
+    graph = prepare_pt2e(graph, quantizer)
+    graph(*example)
+    graph = convert_pt2e(graph)
+    return torch.export.export(graph, example, dynamic_shapes=_dynamic_shapes())
+
+
+def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import (
+        EdgeCompileConfig,
+        ExecutorchBackendConfig,
+        to_edge_transform_and_lower,
+    )
+    from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
+    from executorch.version import __version__
+
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
+        if settings.precision == "int8":
+            program = _quantized_program(model, example)
+        else:
+            program = torch.export.export(model, example, dynamic_shapes=_dynamic_shapes())
+        edge = to_edge_transform_and_lower(
+            program,
+            partitioner=[XnnpackPartitioner()],
+            compile_config=EdgeCompileConfig(_check_ir_validity=False),
+        )
+        executorch_program = edge.to_executorch(
+            ExecutorchBackendConfig(sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass())
+        )
+    with open(folder / MODEL_FILE, "wb") as f:
+        executorch_program.write_to_file(f)
+    runtime: dict[str, Any] = {
+        "backend": "XnnpackBackend",
+        "kernel_libraries": ["portable", "xnnpack"],
+        "dynamic_batch": True,
+        "max_batch": MAX_BATCH,
+        "method": "forward",
+        "executorch_version": __version__,
+    }
+    quantization: dict[str, Any] = {"scheme": "none"}
+    if settings.precision == "int8":
+        runtime["kernel_libraries"].append("quantized")
+        quantization = {
+            "scheme": "dynamic-int8",
+            "weight_dtype": "int8",
+            "per_channel": True,
+            "ops": [
+                "linear (XNNPACK, dynamic activations)",
+                "embedding (text, weight-only per row, quantized_decomposed::embedding_byte)",
+            ],
+            "tool": "torchao PT2E + XNNPACKQuantizer (symmetric, per channel, dynamic)",
+        }
+    return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
+
+
+def runners(folder: Path, model_file: str) -> list[tuple[str, Runner]]:
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(folder / model_file)
+    method = program.load_method("forward")
+
+    def run(image, question, mask):
+        return to_numpy(method.execute([image, question, mask])[0])
+
+    return [(model_file, run)]
+
+
+FORMAT = FormatSpec(
+    name="executorch",
+    default_precision="fp32",
+    unsupported={
+        "fp16": "not offered: XNNPACK runs fp16 only on ARM CPUs with fp16 arithmetic, and an "
+        "export is verified where it is made; use fp32 or --int8",
+    },
+    export=export,
+    runners=runners,
+)

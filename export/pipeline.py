@@ -1,0 +1,295 @@
+"""One export run: check the request, load the source once, then build, verify and publish one
+bundle per format and precision.
+
+Everything that can be checked before the slow work is checked first (formats, precisions,
+existing outputs, checkpoint, tokenizer, answers). A bundle that fails its checks is removed and
+reported; the others are still built.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export.errors import ExportError, ParityError
+from export.formats import (
+    DEPLOYMENT_TARGETS,
+    FORMAT_NAMES,
+    PRECISIONS,
+    Artifact,
+    ExportSettings,
+    FormatSpec,
+    get_format,
+    parse_formats,
+)
+from export.host import TARGETS, host_target
+from export.inputs import ParityInputs, parity_inputs
+from export.manifest import build_manifest, write_support_files
+from export.parity import (
+    DEFAULT_THRESHOLDS,
+    Figures,
+    Thresholds,
+    manifest_entry,
+    measure,
+    reference_logits,
+    violations,
+)
+from export.source import Source, load_source
+from export.staging import check_replaceable, clean_stale, publish, staged
+from vqa.bundle import BundleError, read_bundle, write_manifest
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class ExportRequest:
+    """What to export and how; mirrors the command line."""
+
+    checkpoint: Path
+    formats: Sequence[str] = ("all",)
+    """Format names, "all", or comma-separated lists of them."""
+    precision: str | None = None
+    """None: each format's default (fp16 for Core ML, fp32 for the others)."""
+    target: str = field(default_factory=host_target)
+    img_size: int | None = None
+    out_dir: Path | None = None
+    overwrite: bool = False
+    arch: str | None = None
+    tokenizer: Path | None = None
+    answers: Path | None = None
+    trust_checkpoint: bool = False
+    data: str | None = None
+    data_split: str = "val"
+    parity_inputs: int = 16
+    max_abs_diff: float | None = None
+    min_top1: float | None = None
+    coreml_deployment_target: str = "iOS17"
+    debug: bool = False
+
+
+@dataclass
+class BundleResult:
+    format: str
+    precision: str
+    path: Path
+    status: str
+    """passed, pending-macos, pending-target or failed."""
+    model_bytes: int | None = None
+    bundle_bytes: int | None = None
+    export_seconds: float | None = None
+    figures: Figures | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass(frozen=True)
+class _Job:
+    spec: FormatSpec
+    precision: str
+
+
+def plan(request: ExportRequest, log: Log) -> list[_Job]:
+    """The (format, precision) pairs to build; a precision a named format cannot do is an error.
+
+    With all formats and --fp16, the formats without fp16 are left out with a note instead.
+    """
+    if request.precision not in (None, *PRECISIONS):
+        raise ExportError(f"unknown precision {request.precision!r}; choose from {PRECISIONS}")
+    if request.target not in TARGETS:
+        raise ExportError(f"unknown target {request.target!r}; choose from {', '.join(TARGETS)}")
+    if request.coreml_deployment_target not in DEPLOYMENT_TARGETS:
+        raise ExportError(
+            f"unknown Core ML deployment target {request.coreml_deployment_target!r}; choose "
+            f"from {', '.join(DEPLOYMENT_TARGETS)}"
+        )
+    if request.parity_inputs < 1:
+        raise ExportError(f"--parity-inputs must be at least 1, got {request.parity_inputs}")
+    jobs, refused = [], []
+    names = parse_formats(list(request.formats))
+    every_format = names == list(FORMAT_NAMES)
+    for name in names:
+        spec = get_format(name)
+        precision = request.precision or spec.default_precision
+        reason = spec.why_not(precision)
+        if reason is None:
+            jobs.append(_Job(spec, precision))
+        elif every_format:
+            log(f"{name}: left out, no {precision}: {reason}")
+        else:
+            refused.append(f"{name} cannot export {precision}: {reason}")
+    if refused:
+        raise ExportError("; ".join(refused))
+    if not jobs:
+        raise ExportError(f"no format can export {request.precision}")
+    return jobs
+
+
+def bundle_path(request: ExportRequest, source: Source, job: _Job) -> Path:
+    """DIR/<checkpoint stem>-<format>-<precision>[-<target>][-<size>px]."""
+    name = f"{source.checkpoint.stem}-{job.spec.name}-{job.precision}"
+    if job.spec.target_dependent(job.precision):
+        name += f"-{request.target}"
+    if source.img_size != source.native_img_size:
+        name += f"-{source.img_size}px"
+    return (request.out_dir or source.checkpoint.parent) / name
+
+
+def _prefixed(log: Log, prefix: str) -> Log:
+    return lambda message: log(f"{prefix}: {message}")
+
+
+def _example(inputs: ParityInputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of two real inputs: a batch of one would let torch.export fix the batch at 1."""
+    if len(inputs) >= 2:
+        return inputs.batch(0, 2)
+    return tuple(torch.cat([t, t]) for t in inputs.batch(0, 1))
+
+
+def export_bundles(request: ExportRequest, log: Log = print) -> list[BundleResult]:
+    """Export every requested bundle; bad input raises ExportError before anything is written."""
+    jobs = plan(request, log)
+    log(f"reading {request.checkpoint}")
+    source = load_source(
+        request.checkpoint,
+        arch=request.arch,
+        img_size=request.img_size,
+        tokenizer=request.tokenizer,
+        answers=request.answers,
+        trust_checkpoint=request.trust_checkpoint,
+    )
+    paths = [bundle_path(request, source, job) for job in jobs]
+    problems = []
+    for path in paths:
+        try:
+            check_replaceable(path, request.overwrite)
+        except ExportError as err:
+            problems.append(str(err))
+    if problems:
+        raise ExportError("; ".join(problems))
+    out_dir = paths[0].parent
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: the output location is a file, not a folder")
+    for stale in clean_stale(out_dir):
+        log(f"removed {stale.name} (left by an export that was interrupted)")
+    config = source.model.config
+    log(
+        f"model {config.describe()}, {config.img_size} px, {len(source.answers)} answers; "
+        f"parity inputs: {request.parity_inputs} from {request.data or 'synthetic images'}"
+    )
+    inputs = parity_inputs(
+        source.tokenizer, request.parity_inputs, source.img_size, request.data, request.data_split
+    )
+    reference = reference_logits(source.model, inputs)
+    results = []
+    for number, (job, path) in enumerate(zip(jobs, paths, strict=True), start=1):
+        prefix = f"[{number}/{len(jobs)}] {job.spec.name} {job.precision}"
+        results.append(
+            _export_one(request, source, job, path, inputs, reference, _prefixed(log, prefix))
+        )
+        gc.collect()
+    return results
+
+
+def _export_one(
+    request: ExportRequest,
+    source: Source,
+    job: _Job,
+    final: Path,
+    inputs: ParityInputs,
+    reference: np.ndarray,
+    log: Log,
+) -> BundleResult:
+    settings = ExportSettings(
+        precision=job.precision,
+        target=request.target,
+        img_size=source.img_size,
+        text_len=source.tokenizer.max_len,
+        num_answers=len(source.answers),
+        coreml_deployment_target=request.coreml_deployment_target,
+    )
+    thresholds = DEFAULT_THRESHOLDS[job.precision].replace(request.max_abs_diff, request.min_top1)
+    result = BundleResult(job.spec.name, job.precision, final, "failed")
+    try:
+        with staged(final) as stage:
+            log("exporting")
+            start = time.perf_counter()
+            artifact = job.spec.export(source.model, _example(inputs), stage, settings)
+            result.export_seconds = time.perf_counter() - start
+            log(f"exported in {result.export_seconds:.1f} s")
+            write_support_files(stage, source)
+            if job.spec.check is not None:
+                artifact.runtime.update(job.spec.check(stage, artifact, settings))
+                log("static checks passed")
+            parity = _parity(
+                job.spec, stage, artifact, settings, inputs, reference, thresholds, log
+            )
+            result.status = parity["status"]
+            if parity["status"] == "passed":
+                result.figures = Figures(
+                    parity["n_inputs"], parity["max_abs_diff"], parity["top1_agreement"]
+                )
+            manifest = build_manifest(
+                stage, source, settings, artifact, parity, result.export_seconds, job.spec.name
+            )
+            write_manifest(stage, manifest)
+            bundle = read_bundle(stage)
+            result.model_bytes = bundle.model_bytes()
+            result.bundle_bytes = bundle.bundle_bytes()
+            publish(stage, final, request.overwrite)
+        log(f"bundle written: {final}")
+    except (ExportError, ParityError, BundleError) as err:
+        result.status, result.message = "failed", str(err)
+        log(f"FAILED: {err}")
+    except Exception as err:  # a converter's own failure: report it and go on with the others
+        if request.debug:
+            traceback.print_exc()
+        result.status, result.message = "failed", f"{type(err).__name__}: {err}"
+        log(f"FAILED: {type(err).__name__}: {err} (run with --debug for the traceback)")
+    return result
+
+
+def _parity(
+    spec: FormatSpec,
+    folder: Path,
+    artifact: Artifact,
+    settings: ExportSettings,
+    inputs: ParityInputs,
+    reference: np.ndarray,
+    thresholds: Thresholds,
+    log: Log,
+) -> dict[str, Any]:
+    """Run the artifact in its runtime(s) and judge it; raises ParityError when it fails."""
+    plan_ = spec.parity_plan(settings)
+    if plan_.status == "pending-macos":
+        log(f"parity pending: {plan_.note}")
+        return manifest_entry("pending-macos", inputs, thresholds, None, plan_.note)
+    figures, names = None, []
+    for name, run in spec.runners(folder, artifact.model_file):
+        measured = measure(run, inputs, reference, artifact.dynamic_batch)
+        log(f"parity of {name} in its runtime: {measured.describe()}")
+        figures = measured if figures is None else figures.worst(measured)
+        names.append(name)
+    assert figures is not None
+    if plan_.status == "pending-target":
+        note = f"{plan_.note}; measured on this host anyway: {figures.describe()}"
+        log(f"parity pending: {note}")
+        return manifest_entry("pending-target", inputs, thresholds, None, note)
+    broken = violations(figures, thresholds)
+    if broken:
+        raise ParityError(
+            f"parity failed against the PyTorch fp32 model on {figures.n_inputs} inputs: "
+            + "; ".join(broken)
+        )
+    note = f"worst of {' and '.join(names)}" if len(names) > 1 else ""
+    return manifest_entry("passed", inputs, thresholds, figures, note)

@@ -1,0 +1,112 @@
+"""Export a base-size model (random weights, 480 px) to every format, fp32 and int8, and print
+per format: export time, model size, int8/fp32 size ratio (Core ML: int8/fp16) and parity.
+
+Targets: the int8/fp32 ratio <= 0.3 for TorchScript, ONNX and ExecuTorch, <= 0.55 for Core ML.
+The weights are random, so the logits are nearly flat and int8 top-1 agreement says little
+(STACK.md): the int8 exports run with --min-top1 0 and their figures are reported, not judged;
+fp32 exports keep the default thresholds. Takes 15-25 minutes and ~4 GB of memory on 2 cores.
+
+    python scripts/bench_export.py [--arch beit3_base] [--img-size 480] [--parity-inputs 4]
+                                   [--formats all] [--tokenizer SPM] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from export import ExportRequest, export_bundles
+from export.inputs import QUESTIONS
+from vqa.checkpoint import save_checkpoint, tokenizer_record
+from vqa.model import count_parameters, create_model
+from vqa.tokenizer import Tokenizer, train_sentencepiece
+
+RATIO_TARGETS = {"torchscript": 0.3, "onnx": 0.3, "executorch": 0.3, "coreml": 0.55}
+DEFAULT_SPM = Path(__file__).resolve().parents[2] / "shared" / "beit3.spm"
+
+
+def _tokenizer(path: Path | None, folder: Path) -> Tokenizer:
+    """BEiT-3's SentencePiece model when there is one, else a small one trained here."""
+    candidates = [path, os.environ.get("BEIT3_SPM"), DEFAULT_SPM]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Tokenizer(candidate)
+    return Tokenizer(train_sentencepiece(list(QUESTIONS) * 10, folder / "small.spm", 200))
+
+
+def _write_checkpoint(args: argparse.Namespace, folder: Path) -> Path:
+    tokenizer = _tokenizer(args.tokenizer, folder)
+    torch.manual_seed(0)
+    model = create_model(args.arch, img_size=args.img_size)
+    print(f"{model.config.describe()} @ {args.img_size} px, {count_parameters(model) / 1e6:.1f} M "
+          f"parameters, random weights; tokenizer: {tokenizer.vocab_size} ids", flush=True)
+    answers = [f"answer {i}" for i in range(model.config.num_answers - 1)] + ["unanswerable"]
+    path = folder / f"{args.arch}.pth"
+    save_checkpoint(path, model, answers=answers,
+                    tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len))
+    return path
+
+
+def _print_table(results: list, baseline: dict[str, int]) -> None:
+    header = ("format", "precision", "export s", "model MB", "int8 ratio", "target",
+              "parity", "max |diff|", "top-1")
+    rows = [header]
+    for r in results:
+        ratio = target = "-"
+        if r.precision == "int8" and r.ok and r.format in baseline:
+            value = r.model_bytes / baseline[r.format]
+            limit = RATIO_TARGETS[r.format]
+            ratio = f"{value:.3f}"
+            target = f"<= {limit} {'met' if value <= limit else 'MISSED'}"
+        rows.append((
+            r.format,
+            r.precision,
+            "-" if r.export_seconds is None else f"{r.export_seconds:.1f}",
+            "-" if r.model_bytes is None else f"{r.model_bytes / 1e6:.1f}",
+            ratio,
+            target,
+            r.status if r.ok else f"failed: {r.message[:60]}",
+            "-" if r.figures is None else f"{r.figures.max_abs_diff:.2e}",
+            "-" if r.figures is None else f"{100 * r.figures.top1_agreement:.1f} %",
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="beit3_base")
+    parser.add_argument("--img-size", type=int, default=480)
+    parser.add_argument("--parity-inputs", type=int, default=4)
+    parser.add_argument("--formats", default="all")
+    parser.add_argument("--tokenizer", type=Path, help="default: $BEIT3_SPM or ../shared/beit3.spm")
+    parser.add_argument("--out", type=Path, help="keep the bundles here (default: a temp folder)")
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench_export.") as tmp:
+        checkpoint = _write_checkpoint(args, Path(tmp))
+        out = args.out or Path(tmp) / "bundles"
+        results = []
+        # Default precisions (fp32; Core ML fp16) are judged by the default thresholds; int8 on
+        # random weights is reported only.
+        for precision, min_top1 in ((None, None), ("int8", 0.0)):
+            request = ExportRequest(
+                checkpoint, formats=[args.formats], precision=precision, out_dir=out,
+                parity_inputs=args.parity_inputs, min_top1=min_top1, overwrite=True,
+            )
+            results += export_bundles(request, log=lambda message: print(message, flush=True))
+    baseline = {r.format: r.model_bytes for r in results if r.precision != "int8" and r.ok}
+    print()
+    _print_table(results, baseline)
+    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""`python -m benchmark` end to end on beit3_tiny bundles of every format made by `python -m export`.
+
+The bundles are exported once for the module (ExecuTorch lowering takes tens of seconds), from a
+tiny model trained for a few steps on a generated VizWiz-format set so that its logits are not
+flat. Runners are the real runtimes; only the crash and hang tests swap the measuring process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import psutil
+import pytest
+import torch
+
+from benchmark.__main__ import main
+from benchmark.harness import Harness, RunOptions
+from benchmark.inputs import DataSpec
+from benchmark.results import ResultsFile, read_rows
+from vqa.answers import AnswerVocab
+from vqa.bundle import describe_files, read_bundle, write_manifest
+from vqa.checkpoint import save_checkpoint, tokenizer_record
+from vqa.data import VQADataset, collate, load_vizwiz
+from vqa.data.fixtures import write_vizwiz_fixture
+from vqa.model import create_model
+from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.transforms import eval_transform
+
+REPO = Path(__file__).resolve().parents[1]
+FP32_FORMATS = ("torchscript", "onnx", "executorch", "coreml")
+INT8_FORMATS = ("torchscript", "onnx", "executorch")
+FAST = ["--runs", "3", "--warmup", "1", "--latency-inputs", "2"]
+
+
+def _train_tiny(root: Path) -> tuple[Path, Path]:
+    """A beit3_tiny checkpoint fitted to the fixture (train + val), and the VizWiz folder."""
+    vizwiz = write_vizwiz_fixture(root, n_train=10, n_val=6, n_test=2)
+    samples = load_vizwiz(vizwiz, "train") + load_vizwiz(vizwiz, "val")
+    spm = train_sentencepiece([s.question for s in samples], root / "tok.spm", vocab_size=60)
+    tokenizer = Tokenizer(spm, max_len=16)
+    vocab = AnswerVocab.build([s.answers for s in samples], top_k=16)
+    torch.manual_seed(0)
+    model = create_model("beit3_tiny", num_answers=len(vocab), vocab_size=tokenizer.vocab_size)
+    batch = collate(list(VQADataset(samples, tokenizer, eval_transform(32), vocab)))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: more threads only wait on each other
+    try:
+        for _ in range(30):
+            logits = model(batch["image"], batch["question"], batch["padding_mask"])
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["targets"])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    checkpoint = root / "tiny.pth"
+    save_checkpoint(
+        checkpoint,
+        model.eval(),
+        answers=vocab.answers,
+        tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len),
+    )
+    return checkpoint, vizwiz
+
+
+def _export(checkpoint: Path, out: Path, formats: tuple[str, ...], *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "export", str(checkpoint), "--format", *formats,
+               "--out", str(out), *extra]
+    return subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> SimpleNamespace:
+    root = tmp_path_factory.mktemp("bench")
+    checkpoint, vizwiz = _train_tiny(root)
+    out = root / "bundles"
+    jobs = [
+        _export(checkpoint, out, FP32_FORMATS),
+        # int8 parity of a tiny model is not the point here: accept any top-1 agreement.
+        _export(checkpoint, out, INT8_FORMATS, "--int8", "--min-top1", "0"),
+    ]
+    for job in jobs:
+        output, _ = job.communicate(timeout=600)
+        assert job.returncode == 0, output[-3000:]
+    bundles = sorted(p for p in out.iterdir() if (p / "manifest.json").is_file())
+    assert len(bundles) == len(FP32_FORMATS) + len(INT8_FORMATS)
+    return SimpleNamespace(root=root, checkpoint=checkpoint, vizwiz=vizwiz, bundles=bundles)
+
+
+@pytest.fixture(scope="module")
+def vizwiz_run(work) -> SimpleNamespace:
+    out = work.root / "vizwiz" / "results.jsonl"
+    report = work.root / "vizwiz" / "report"
+    code = main([
+        *map(str, work.bundles), "--checkpoint", str(work.checkpoint),
+        "--data", f"vizwiz:{work.vizwiz.parent}", "--split", "val", "--limit", "5",
+        "--eval-batch", "4", *FAST, "--out", str(out), "--report", str(report),
+    ])
+    return SimpleNamespace(code=code, rows=read_rows(out), out=out, report=report)
+
+
+def _bundle_format(path: Path) -> tuple[str, str]:
+    manifest = read_bundle(path, verify_files=False).manifest
+    return manifest["format"], manifest["precision"]
+
+
+def test_every_format_gives_a_valid_row(work, vizwiz_run):
+    rows = {row["label"]: row for row in vizwiz_run.rows}
+    assert vizwiz_run.code == 0
+    assert len(rows) == len(work.bundles) + 2
+    assert rows["pytorch-fp32"]["status"] == rows["pytorch-int8"]["status"] == "ok"
+    for path in work.bundles:
+        row = rows[path.name]
+        assert (row["format"], row["precision"]) == _bundle_format(path)
+        bundle = read_bundle(path)
+        assert row["memory"]["model_file_bytes"] == bundle.model_bytes()
+        assert row["memory"]["bundle_bytes"] == bundle.bundle_bytes()
+        if row["format"] == "coreml":
+            assert row["status"] == "skipped" and "macOS" in row["error"]
+            continue
+        assert row["status"] == "ok", row.get("error")
+    for row in rows.values():
+        if row["status"] != "ok":
+            continue
+        latency = row["latency_ms"]
+        assert latency["runs"] == len(latency["samples"]) == 3 and latency["warmup"] == 1
+        assert 0 < latency["min"] <= latency["p50"] <= latency["p90"] <= latency["max"]
+        assert latency["load"] > 0 and latency["first_inference"] > 0
+        assert row["memory"]["peak_rss_bytes"] > 10 * 2**20
+        assert row["threads"] >= 1 and row["device"]["kind"] == "host"
+        assert row["model"]["macs"] > 0 and row["runtime"]["name"]
+        roof = row["roofline"]
+        assert roof["fraction"] == pytest.approx(roof["achieved_gflops"] / roof["matmul_gflops"])
+        assert roof["achieved_gflops"] == pytest.approx(
+            2 * row["model"]["macs"] / (latency["p50"] / 1e3) / 1e9
+        )
+
+
+def test_accuracy_equals_benchmark_score(vizwiz_run, capsys):
+    scored = [row for row in vizwiz_run.rows if row["status"] == "ok"]
+    assert len(scored) == 8
+    for row in scored:
+        accuracy = row["accuracy"]
+        assert accuracy["n"] == 5 and accuracy["split"] == "val"
+        capsys.readouterr()
+        assert main(["score", accuracy["predictions_file"], "--annotations",
+                     accuracy["annotations_file"], "--json"]) == 0
+        official = json.loads(capsys.readouterr().out)
+        assert accuracy["overall"] == official["accuracy"]["overall"]
+        assert accuracy["per_answer_type"] == official["accuracy"]["per_answer_type"]
+        assert accuracy["answerability_ap"] == official["answerability"]["average_precision"]
+        assert accuracy["answerability_f1"] == official["answerability"]["f1"]
+        predictions = json.loads(Path(accuracy["predictions_file"]).read_text("utf-8"))
+        assert all(0 <= p["answerable"] <= 1 for p in predictions)
+    fp32 = [r for r in scored if r["precision"] == "fp32"]
+    assert fp32[0]["accuracy"]["overall"] > 0, "the fitted tiny model should answer something"
+    for row in fp32:
+        assert row["accuracy"]["agreement_fp32"] == 100.0
+        assert row["accuracy"]["max_abs_logit_diff_fp32"] < 1e-3
+
+
+def test_report_and_plots_are_written(vizwiz_run):
+    text = (vizwiz_run.report / "report.md").read_text("utf-8")
+    for row in vizwiz_run.rows:
+        assert f"| {row['label']} |" in text
+    assert "| format | precision | size (MB) |" in text and "Pareto" in text
+    for name in ("accuracy_vs_size.png", "accuracy_vs_latency.png", "latency_distribution.png"):
+        data = (vizwiz_run.report / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+        assert f"]({name})" in text
+
+
+def test_easy_vqa_through_a_bundle(work, tmp_path):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    out = tmp_path / "easy.jsonl"
+    code = main([str(onnx), "--no-baselines", "--no-roofline", "--data", "easy-vqa",
+                 "--split", "test", "--limit", "4", *FAST, "--out", str(out)])
+    (row,) = read_rows(out)
+    assert code == 0 and row["status"] == "ok" and row["roofline"] is None
+    assert row["accuracy"]["data"] == "easy-vqa" and row["accuracy"]["n"] == 4
+    predictions = json.loads(Path(row["accuracy"]["predictions_file"]).read_text("utf-8"))
+    assert [p["image"] for p in predictions] == [f"easyvqa_test_{i:06d}" for i in range(4)]
+    assert row["accuracy"]["agreement_fp32"] is None  # no baselines asked for
+
+
+def test_bad_bundles_become_error_rows(work, tmp_path):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    tampered = shutil.copytree(onnx, tmp_path / "tampered")
+    (tampered / "model.onnx").write_bytes(b"not the exported model")
+    broken = shutil.copytree(onnx, tmp_path / "broken")
+    (broken / "model.onnx").write_bytes(b"not an onnx model")
+    manifest = json.loads((broken / "manifest.json").read_text("utf-8"))
+    write_manifest(broken, {**manifest, "files": describe_files(broken)})
+    out = tmp_path / "bad.jsonl"
+    code = main([str(tmp_path / "absent"), str(tampered), str(broken), str(onnx),
+                 "--no-baselines", "--no-roofline", *FAST, "--out", str(out)])
+    rows = {row["label"]: row for row in read_rows(out)}
+    assert code == 1
+    assert rows["absent"]["status"] == "error" and "no such bundle" in rows["absent"]["error"]
+    assert "does not match the manifest" in rows["tampered"]["error"]
+    assert rows["broken"]["status"] == "error" and "while loading" in rows["broken"]["error"]
+    assert rows[onnx.name]["status"] == "ok"
+
+
+def test_crash_and_hang_become_error_rows(work, tmp_path):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    options = RunOptions(bundles=[onnx], work_dir=tmp_path / "files", baselines=False,
+                         roofline=False, runs=2, warmup=0, timeout=3)
+    results = ResultsFile(tmp_path / "r.jsonl")
+    crash = [sys.executable, "-c", "import os; print('about to crash', flush=True); os.abort()"]
+    hang = [sys.executable, "-c", "import time; time.sleep(60)"]
+    (crashed,) = Harness(options, results, progress=lambda _: None, worker_command=crash).run()
+    start = time.monotonic()
+    (hung,) = Harness(options, results, progress=lambda _: None, worker_command=hang).run()
+    assert time.monotonic() - start < 30
+    assert crashed["status"] == "error" and "signal SIGABRT" in crashed["error"]
+    assert "about to crash" in crashed["error"]
+    assert hung["status"] == "error" and "timed out after 3 s" in hung["error"]
+    assert [r["status"] for r in read_rows(tmp_path / "r.jsonl")] == ["error", "error"]
+
+
+def test_ctrl_c_keeps_the_rows_written(work, tmp_path):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    out = tmp_path / "interrupted.jsonl"
+    command = [sys.executable, "-m", "benchmark", str(tmp_path / "absent"), str(onnx),
+               "--no-baselines", "--no-roofline", "--runs", "100000000", "--out", str(out),
+               "--report", str(tmp_path / "report")]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    parent = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 60
+    while not parent.children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = parent.children(recursive=True)
+    assert workers, "the measuring process never started"
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: 1 rows kept" in stderr
+    (row,) = read_rows(out)
+    assert row["label"] == "absent" and row["status"] == "error"
+    assert (tmp_path / "report" / "report.md").is_file()
+    assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_baselines_from_the_checkpoint_alone(work, tmp_path):
+    out = tmp_path / "ckpt.jsonl"
+    code = main(["--checkpoint", str(work.checkpoint), "--no-roofline", *FAST,
+                 "--out", str(out), "--data", f"vizwiz:{work.vizwiz}", "--limit", "3"])
+    rows = read_rows(out)
+    assert code == 0 and [r["label"] for r in rows] == ["pytorch-fp32", "pytorch-int8"]
+    assert rows[1]["accuracy"]["agreement_fp32"] is not None
+    assert rows[0]["memory"]["model_file_bytes"] == work.checkpoint.stat().st_size
+    assert rows[1]["memory"]["model_file_bytes"] is None
+    assert any("quantized in memory" in note for note in rows[1]["notes"])
+
+
+def test_a_wrong_checkpoint_is_refused_for_the_baselines(work, tmp_path):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    other = tmp_path / "other.pth"
+    other.write_bytes(work.checkpoint.read_bytes() + b"\0")
+    out = tmp_path / "wrong.jsonl"
+    main([str(onnx), "--checkpoint", str(other), "--no-roofline", *FAST, "--out", str(out)])
+    rows = {row["label"]: row for row in read_rows(out)}
+    assert "is not the checkpoint" in rows["pytorch-fp32"]["error"]
+    assert rows[onnx.name]["status"] == "ok"
+
+
+def test_data_spec_errors():
+    with pytest.raises(ValueError, match="expected 'easy-vqa' or 'vizwiz:DIR'"):
+        DataSpec.parse("coco")
+    with pytest.raises(ValueError, match="--limit must be at least 1"):
+        DataSpec.parse("easy-vqa", limit=0)

@@ -1,0 +1,241 @@
+"""Every format, fp32 (Core ML: fp16) and int8, exported from a briefly trained beit3_tiny.
+
+The model is trained for a few dozen steps on a generated task (the dominant colour of a scene)
+so that its logits are decisive: int8 top-1 agreement on a random model measures nothing. Each
+precision is exported once for the whole file; the tests then read the bundles the way a runtime
+does (manifest, tokenizer file, preprocessing) and run every artifact in its own runtime.
+"""
+
+import coremltools as ct
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from export import ExportRequest, export_bundles, get_format
+from export.host import runs_signed_int8_matmul_exactly
+from export.inputs import QUESTIONS, synthetic_image, synthetic_inputs
+from export.parity import compare
+from vqa.bundle import file_digest, read_bundle
+from vqa.checkpoint import load_model, read_checkpoint, save_checkpoint, tokenizer_record
+from vqa.model import create_model
+from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.transforms import eval_transform
+
+ANSWERS = ["red", "green", "blue", "yes", "no", "unanswerable"]
+PARITY_INPUTS = 12
+TRAIN_INPUTS = 48
+FRESH = range(PARITY_INPUTS, PARITY_INPUTS + 8)  # trained on, but not used by the exporter
+FORMATS = ("torchscript", "onnx", "coreml", "executorch")
+
+
+def _train_tiny(tokenizer: Tokenizer) -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = create_model("beit3_tiny", num_answers=len(ANSWERS), vocab_size=tokenizer.vocab_size)
+    data = synthetic_inputs(tokenizer, TRAIN_INPUTS, 32)
+    labels = data.image.mean(dim=(2, 3)).argmax(dim=1)  # the scene's dominant channel: r, g, b
+    optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    model.train()
+    for step in range(60):
+        batch = torch.arange(16) + 16 * (step % (TRAIN_INPUTS // 16))
+        loss = torch.nn.functional.cross_entropy(
+            model(data.image[batch], data.question[batch], data.padding_mask[batch]), labels[batch]
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("trained")
+    spm = train_sentencepiece(list(QUESTIONS) * 10, folder / "tiny.spm", vocab_size=120)
+    tokenizer = Tokenizer(spm)
+    model = _train_tiny(tokenizer)
+    path = folder / "student.pth"
+    save_checkpoint(
+        path, model, answers=ANSWERS, tokenizer=tokenizer_record(tokenizer.model_bytes, 64)
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(checkpoint, tmp_path_factory):
+    """{(format, precision): BundleResult} for the default precisions and for int8."""
+    out = tmp_path_factory.mktemp("bundles")
+    results = {}
+    for precision in (None, "int8"):
+        request = ExportRequest(
+            checkpoint, formats=FORMATS, precision=precision, out_dir=out,
+            parity_inputs=PARITY_INPUTS, target="x86_64",
+        )
+        for result in export_bundles(request, log=lambda message: None):
+            results[(result.format, result.precision)] = result
+    return results
+
+
+@pytest.fixture(scope="module")
+def reference_model(checkpoint):
+    return load_model(checkpoint)
+
+
+def _bundle_inputs(bundle, indices):
+    """Inputs rebuilt from the bundle alone: its tokenizer file and its preprocessing."""
+    tokenizer = Tokenizer(bundle.tokenizer_path(), max_len=bundle.manifest["tokenizer"]["max_len"])
+    transform = eval_transform(bundle.image_size)
+    images = torch.stack([transform(synthetic_image(i)) for i in indices])
+    ids, mask = tokenizer([QUESTIONS[i % len(QUESTIONS)] for i in indices])
+    return images, ids, mask
+
+
+def test_every_format_and_precision_gives_a_verified_bundle(exported, checkpoint):
+    assert sorted(exported) == sorted(
+        [(f, "int8") for f in FORMATS]
+        + [("torchscript", "fp32"), ("onnx", "fp32"), ("coreml", "fp16"), ("executorch", "fp32")]
+    )
+    for (fmt, precision), result in exported.items():
+        assert result.ok, result.message
+        bundle = read_bundle(result.path)  # schema and every file's size and sha256
+        manifest = bundle.manifest
+        assert (manifest["format"], manifest["precision"]) == (fmt, precision)
+        assert manifest["source"]["sha256"] == file_digest(checkpoint)["sha256"]
+        assert bundle.answers() == ANSWERS
+        assert manifest["answers"]["unanswerable_index"] == ANSWERS.index("unanswerable")
+        assert manifest["tokenizer"]["file"] in manifest["files"]
+        assert manifest["preprocessing"]["image_size"] == 32
+        assert manifest["export_seconds"] > 0
+        if fmt == "coreml":
+            assert manifest["parity"]["status"] == "pending-macos"
+            assert manifest["parity"]["n_inputs"] == 0
+        else:
+            parity = manifest["parity"]
+            assert parity["status"] == "passed" and parity["n_inputs"] == PARITY_INPUTS
+            if precision == "fp32":
+                assert parity["max_abs_diff"] <= 1e-3 and parity["top1_agreement"] == 1.0
+            else:
+                assert parity["top1_agreement"] >= 0.98
+    leftovers = [p.name for p in next(iter(exported.values())).path.parent.iterdir()
+                 if p.name.startswith(".")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize(
+    "fmt,precision",
+    [(f, p) for f in ("torchscript", "onnx", "executorch") for p in ("fp32", "int8")],
+)
+def test_artifact_rerun_from_its_bundle_matches_pytorch(exported, reference_model, fmt, precision):
+    bundle = read_bundle(exported[(fmt, precision)].path)
+    runners = get_format(fmt).runners(bundle.path, bundle.manifest["model_file"])
+    with torch.no_grad():
+        for indices in (range(PARITY_INPUTS), FRESH):
+            inputs = _bundle_inputs(bundle, indices)
+            reference = reference_model(*inputs).numpy()
+            for name, run in runners:
+                got = np.concatenate([run(*(t[i : i + 1] for t in inputs))
+                                      for i in range(len(indices))])
+                figures = compare(reference, got)
+                if precision == "fp32":
+                    assert figures.max_abs_diff <= 1e-3 and figures.top1_agreement == 1.0, name
+                else:
+                    assert figures.top1_agreement >= 0.98, (name, figures)
+                if indices == range(PARITY_INPUTS):  # the manifest's figures are reproducible
+                    recorded = bundle.manifest["parity"]["max_abs_diff"]
+                    assert figures.max_abs_diff <= recorded * 1.01 + 1e-7, name
+
+
+def test_int8_bundles_are_smaller(exported):
+    for fmt, baseline in (("torchscript", "fp32"), ("onnx", "fp32"), ("executorch", "fp32"),
+                          ("coreml", "fp16")):
+        ratio = exported[(fmt, "int8")].model_bytes / exported[(fmt, baseline)].model_bytes
+        assert ratio < 0.75, (fmt, ratio)
+
+
+def test_dynamic_batch_where_the_manifest_says_so(exported, reference_model):
+    for fmt in ("torchscript", "onnx", "executorch"):
+        bundle = read_bundle(exported[(fmt, "fp32")].path)
+        assert bundle.manifest["inputs"][0]["shape"] == ["batch", 3, 32, 32]
+        inputs = _bundle_inputs(bundle, range(3))
+        for _, run in get_format(fmt).runners(bundle.path, bundle.manifest["model_file"]):
+            logits = run(*inputs)
+            assert logits.shape == (3, len(ANSWERS))
+            assert np.abs(logits - reference_model(*inputs).detach().numpy()).max() <= 1e-3
+
+
+def test_onnx_graph_and_quantization(exported):
+    fp32 = read_bundle(exported[("onnx", "fp32")].path)
+    int8 = read_bundle(exported[("onnx", "int8")].path)
+    for bundle in (fp32, int8):
+        onnx.checker.check_model(str(bundle.model_path), full_check=True)
+        assert "model.ort" in bundle.manifest["files"]
+        graph = onnx.load(str(bundle.model_path)).graph
+        assert [i.name for i in graph.input] == ["image", "question", "padding_mask"]
+        assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    graph = onnx.load(str(int8.model_path)).graph
+    ops = {node.op_type for node in graph.node}
+    assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
+    weights = [t for t in graph.initializer if t.name.endswith("_quantized")]
+    assert weights and {t.data_type for t in weights} == {onnx.TensorProto.UINT8}  # x86_64
+    quantization = int8.manifest["quantization"]
+    assert quantization["weight_dtype"] == "uint8" and quantization["per_channel"]
+
+
+@pytest.mark.parametrize("host_is_exact", [None, False], ids=["this-host", "x86-without-vnni"])
+def test_onnx_arm64_int8_is_judged_only_where_qint8_is_exact(
+    checkpoint, tmp_path, monkeypatch, host_is_exact
+):
+    if host_is_exact is not None:  # what a CPU without VNNI (STACK.md's Zen 3) reports
+        monkeypatch.setattr("export.onnx.runs_signed_int8_matmul_exactly", lambda: host_is_exact)
+    exact = runs_signed_int8_matmul_exactly() if host_is_exact is None else host_is_exact
+    request = ExportRequest(checkpoint, formats=["onnx"], precision="int8", target="arm64",
+                            out_dir=tmp_path, parity_inputs=4)
+    (result,) = export_bundles(request, log=lambda message: None)
+    assert result.path.name == "student-onnx-int8-arm64" and result.ok, result.message
+    manifest = read_bundle(result.path).manifest
+    assert manifest["quantization"]["weight_dtype"] == "int8"
+    assert manifest["runtime"]["ort_target_platform"] == "arm"
+    if exact:
+        assert manifest["parity"]["status"] == "passed"
+        assert manifest["parity"]["top1_agreement"] >= 0.98
+    else:
+        assert manifest["parity"]["status"] == "pending-target"
+        assert manifest["parity"]["top1_agreement"] is None
+        assert "measured on this host anyway: max |diff|" in manifest["parity"]["note"]
+
+
+def test_coreml_spec_types_and_int8_weights(exported):
+    for precision, weight in (("fp16", "FLOAT16"), ("int8", "INT8")):
+        bundle = read_bundle(exported[("coreml", precision)].path)
+        spec = ct.utils.load_spec(str(bundle.model_path))
+        dtype = ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name
+        inputs = [(f.name, list(f.type.multiArrayType.shape), dtype(f.type.multiArrayType.dataType))
+                  for f in spec.description.input]
+        assert inputs == [("image", [1, 3, 32, 32], "FLOAT32"), ("question", [1, 64], "INT32"),
+                          ("padding_mask", [1, 64], "INT32")]
+        assert [(f.name, dtype(f.type.multiArrayType.dataType))
+                for f in spec.description.output] == [("logits", "FLOAT32")]
+        assert spec.WhichOneof("Type") == "mlProgram"
+        manifest = bundle.manifest
+        assert manifest["runtime"]["minimum_deployment_target"] == "iOS17"
+        assert [i["dtype"] for i in manifest["inputs"]] == ["float32", "int32", "int32"]
+        assert max(manifest["runtime"]["spec_check"]["weight_share"].items(),
+                   key=lambda item: item[1])[0] == weight
+    ops = {op.type for op in spec.mlProgram.functions["main"].block_specializations[
+        spec.mlProgram.functions["main"].opset].operations}
+    assert "constexpr_affine_dequantize" in ops
+
+
+def test_torchscript_records_whether_it_was_optimized_for_mobile(exported):
+    runtime = read_bundle(exported[("torchscript", "int8")].path).manifest["runtime"]
+    assert runtime["optimize_for_mobile"] == torch._C._is_xnnpack_enabled()
+    if not runtime["optimize_for_mobile"]:
+        assert "XNNPACK" in runtime["optimize_for_mobile_note"]
+
+
+def test_bundle_carries_the_checkpoints_tokenizer_and_kernel_needs(exported, checkpoint):
+    bundle = read_bundle(exported[("executorch", "int8")].path)
+    stored = read_checkpoint(checkpoint).tokenizer
+    assert Tokenizer(bundle.tokenizer_path()).sha256 == stored["sha256"]
+    assert bundle.manifest["tokenizer"]["sha256"] == stored["sha256"]
+    assert bundle.manifest["tokenizer"]["max_len"] == stored["max_len"]
+    assert "quantized" in bundle.manifest["runtime"]["kernel_libraries"]

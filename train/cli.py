@@ -1,0 +1,247 @@
+"""Command line: `python -m train finetune | distill | evaluate | describe`.
+
+User errors (bad input, a busy output folder, a diverging loss) end with one line on stderr and
+a non-zero exit status, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from train.errors import USER_ERRORS, TrainError, one_line
+from train.losses import KD_LOSSES
+
+# Options a resumed run may change: they do not touch the arithmetic of training.
+RUNTIME_OPTIONS = {"num_workers", "device", "progress", "out", "resume", "eval_batch_size"}
+DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
+def _number(kind: Callable[[str], Any], low: float, high: float | None = None, *, open_low=False):
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if value < low or (open_low and value == low) or (high is not None and value > high):
+            bound = f"> {low}" if open_low else f">= {low}"
+            if high is not None:
+                bound += f" and <= {high}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    return parse
+
+
+POS_INT = _number(int, 1)
+NON_NEG_INT = _number(int, 0)
+POS_FLOAT = _number(float, 0.0, open_low=True)
+NON_NEG_FLOAT = _number(float, 0.0)
+UNIT_FLOAT = _number(float, 0.0, 1.0)
+
+
+class _Adder:
+    """add_argument with defaults suppressed on demand, to learn which options were given."""
+
+    def __init__(self, parser: argparse.ArgumentParser, explicit_only: bool) -> None:
+        self.parser = parser
+        self.explicit_only = explicit_only
+
+    def __call__(self, *flags: str, **kwargs: Any) -> None:
+        if self.explicit_only:
+            kwargs["default"] = argparse.SUPPRESS
+        self.parser.add_argument(*flags, **kwargs)
+
+
+def _training_options(add: _Adder, command: str) -> None:
+    add("--data", help="'easy-vqa' or 'vizwiz:DIR' (DIR holds VizWiz/ or is it)")
+    add("--arch", help="model configuration (python -m train describe lists them)")
+    add("--init", help="checkpoint to start from (ours or official unilm weights)")
+    add("--init-layers", help="encoder layers of --init to keep, e.g. 1,3,5,7,9,11 "
+        "(default: evenly spaced when depths differ)")
+    add("--tokenizer", help="SentencePiece model (BEiT-3's beit3.spm); easy-VQA trains one")
+    add("--text-len", type=POS_INT, default=64, help="question tokens incl. bos/eos")
+    add("--answers", help="answer list file (one a line); default: built from train")
+    add("--num-answers", type=POS_INT, default=3129, help="answers kept from VizWiz train")
+    add("--img-size", type=POS_INT, help="input resolution (default: the arch's)")
+    add("--out", help="run folder for best.pth, last.pth, log.jsonl")
+    add("--resume", help="continue the run in this folder with its own settings")
+    add("--overwrite", action="store_true", default=False, help="replace a run in --out")
+    add("--epochs", type=POS_INT, default=10)
+    add("--max-steps", type=POS_INT, help="stop after this many optimizer steps")
+    add("--batch-size", type=POS_INT, default=16, help="samples per process per micro-step")
+    add("--accum-steps", type=POS_INT, default=1, help="micro-steps per optimizer step")
+    add("--eval-batch-size", type=POS_INT)
+    add("--lr", type=POS_FLOAT, default=3e-5, help="peak learning rate (unilm: 3e-5 base, "
+        "2e-5 large)")
+    add("--min-lr", type=NON_NEG_FLOAT, default=1e-6)
+    add("--warmup-epochs", type=NON_NEG_FLOAT, default=1.0)
+    add("--warmup-steps", type=NON_NEG_INT, help="overrides --warmup-epochs")
+    add("--weight-decay", type=NON_NEG_FLOAT, default=0.01)
+    add("--head-lr-mult", type=POS_FLOAT, default=20.0, help="lr multiplier of head.*")
+    add("--layer-decay", type=POS_FLOAT, default=1.0, help="layer-wise lr decay (1: off)")
+    add("--drop-path", type=UNIT_FLOAT, default=0.1)
+    add("--clip-grad", type=POS_FLOAT, help="clip the gradient norm to this value")
+    add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+        help="mixed precision: auto is bf16 on GPUs, off on CPU")
+    add("--checkpoint-activations", action="store_true", default=False,
+        help="recompute activations in backward (large on small GPUs)")
+    add("--freeze-layers", type=NON_NEG_INT, default=0,
+        help="freeze the embeddings and this many bottom encoder layers")
+    add("--unfreeze-every", type=NON_NEG_INT, default=0,
+        help="unfreeze one more layer every this many epochs")
+    add("--no-augment", dest="augment", action="store_false", default=True,
+        help="train on the eval transform")
+    add("--no-randaug", dest="randaug", action="store_false", default=True)
+    add("--hflip", action="store_true", default=False)
+    add("--seed", type=NON_NEG_INT, default=0)
+    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS)
+    add("--eval-every", type=NON_NEG_INT, default=0, help="steps (0: each epoch)")
+    add("--save-every", type=NON_NEG_INT, default=0,
+        help="steps between resumable checkpoints (also saved each epoch)")
+    add("--log-every", type=POS_INT, default=50, help="steps between log lines")
+    add("--patience", type=NON_NEG_INT, default=0,
+        help="stop after this many evaluations without improvement (0: never)")
+    add("--val-split", default="val")
+    add("--limit-train", type=POS_INT, help="use the first N train samples")
+    add("--limit-val", type=POS_INT, help="use the first N validation samples")
+    add("--skip-bad", action="store_true", default=False,
+        help="skip malformed VizWiz entries instead of stopping")
+    add("--device", default="auto", help="auto, cpu or cuda")
+    add("--no-progress", dest="progress", action="store_false", default=True)
+    if command == "distill":
+        add("--teacher", help="teacher checkpoint (ours)")
+        add("--kd", choices=KD_LOSSES, default="sigmoid",
+            help="sigmoid: BCE to the teacher's sigmoid (fits the BCE head); softmax: KL x T^2")
+        add("--temperature", type=POS_FLOAT, default=1.0)
+        add("--hard-weight", type=UNIT_FLOAT, default=0.5,
+            help="weight of the ground-truth loss; the KD loss gets 1 - this")
+        add("--online-teacher", action="store_true", default=False,
+            help="run the teacher on each (augmented) batch instead of caching its logits")
+        add("--teacher-cache", help="folder of cached teacher logits "
+            "(default: teacher_logits/ beside the teacher)")
+
+
+def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command, text in (
+        ("finetune", "train a model on VizWiz or easy-VQA"),
+        ("distill", "train a student from a teacher's logits and the ground truth"),
+    ):
+        p = sub.add_parser(command, help=text, description=text)
+        _training_options(_Adder(p, explicit_only), command)
+
+    p = sub.add_parser("evaluate", help="predictions and the metric of a checkpoint")
+    add = _Adder(p, explicit_only)
+    add("checkpoint")
+    add("--data", required=not explicit_only, help="'easy-vqa' or 'vizwiz:DIR'")
+    add("--split", choices=("train", "val", "test"), default="val")
+    add("--out", required=not explicit_only, help="predictions file (JSON)")
+    add("--metrics-json", help="default: OUT with .metrics.json")
+    add("--arch", help="needed for official checkpoints")
+    add("--img-size", type=POS_INT)
+    add("--tokenizer", help="default: the checkpoint's")
+    add("--text-len", type=POS_INT, default=64)
+    add("--answers", help="default: the checkpoint's")
+    add("--batch-size", type=POS_INT, default=32)
+    add("--limit", type=POS_INT)
+    add("--skip-bad", action="store_true", default=False)
+    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS)
+    add("--device", default="auto")
+    add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
+    add("--trust-checkpoint", action="store_true", default=False,
+        help="allow checkpoints that need arbitrary unpickling")
+
+    p = sub.add_parser("describe", help="parameters, GMACs and sizes of configurations")
+    add = _Adder(p, explicit_only)
+    add("arch", nargs="*", help="configurations (default: all)")
+    add("--img-size", type=POS_INT)
+    add("--num-answers", type=POS_INT)
+    add("--vocab-size", type=POS_INT)
+    add("--text-len", type=POS_INT, default=64)
+    add("--json", action="store_true", default=False)
+    return parser
+
+
+def _training_args(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Namespace:
+    """Check the options of a new run, or take a resumed run's settings from its run.json."""
+    from train.state import read_run
+
+    if not args.resume:
+        for name in ("data", "arch", "out") + (("teacher",) if args.command == "distill" else ()):
+            if getattr(args, name) is None:
+                raise TrainError(f"{args.command}: --{name.replace('_', '-')} is required")
+        return args
+    out = Path(args.resume)
+    if args.out is not None and Path(args.out) != out:
+        raise TrainError(f"--out {args.out} differs from --resume {args.resume}")
+    run = read_run(out)
+    if run.get("command") != args.command:
+        raise TrainError(
+            f"{out}: holds a {run.get('command')} run; resume it with "
+            f"`python -m train {run.get('command')} --resume {out}`"
+        )
+    settings = dict(run["settings"])
+    explicit = vars(build_parser(explicit_only=True).parse_args(argv))
+    for key, value in explicit.items():
+        if key in RUNTIME_OPTIONS or key == "command":
+            settings[key] = value
+        elif settings.get(key) != value:
+            raise TrainError(
+                f"--{key.replace('_', '-')} {value}: the run was started with "
+                f"{settings.get(key)}; a resumed run keeps its settings"
+            )
+    settings.update(command=args.command, resume=str(out), overwrite=False, out=str(out))
+    known = vars(args)
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise TrainError(f"{out / 'run.json'}: unknown settings {', '.join(unknown)}")
+    return argparse.Namespace(**{**known, **settings})
+
+
+def _describe(args: argparse.Namespace) -> None:
+    from train.describe import describe, format_table
+    from vqa.configs import UnknownArchError, get_config, list_configs
+
+    rows = []
+    for name in args.arch or list_configs():
+        try:
+            config = get_config(
+                name, img_size=args.img_size, num_answers=args.num_answers,
+                vocab_size=args.vocab_size,
+            )
+        except UnknownArchError:
+            raise
+        except ValueError as err:
+            raise TrainError(str(err)) from None
+        rows.append(describe(config, args.text_len))
+    print(json.dumps(rows, indent=1) if args.json else format_table(rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command in ("finetune", "distill"):
+            from train.run import run_training
+
+            run_training(args.command, _training_args(args, argv))
+        elif args.command == "evaluate":
+            from train.evaluate import run_evaluate
+
+            run_evaluate(args)
+        else:
+            _describe(args)
+    except USER_ERRORS as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

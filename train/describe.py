@@ -1,0 +1,56 @@
+"""Model sizes without training anything: parameters, GMACs, and file sizes in fp32 and int8."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vqa.configs import BEiT3Config
+from vqa.model import BEiT3ForVQA, config_macs, count_parameters
+
+
+def int8_bytes(model: nn.Module) -> int:
+    """Size after dynamic int8 quantization of Linear layers: int8 weights with one fp32 scale
+    per output channel; biases, embeddings, norms and the patch convolution stay fp32."""
+    linear_weights = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
+    total = 0
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            total += module.weight.numel() + 4 * module.out_features
+    for param in model.parameters():
+        if id(param) not in linear_weights:
+            total += 4 * param.numel()
+    return total
+
+
+def describe(config: BEiT3Config, text_len: int) -> dict[str, float | int | str]:
+    """Figures for one configuration (built on the meta device: no memory, no init)."""
+    with torch.device("meta"):
+        model = BEiT3ForVQA(config)
+    params = count_parameters(model)
+    text_embed = model.beit3.text_embed.weight.numel()
+    return {
+        "arch": config.name,
+        "shape": f"{config.embed_dim}-d x {config.depth}, FFN {config.mlp_dim}",
+        "img_size": config.img_size,
+        "params_m": params / 1e6,
+        "text_embed_m": text_embed / 1e6,
+        "gmacs": config_macs(config, text_len) / 1e9,
+        "fp32_mb": 4 * params / 1e6,
+        "int8_mb": int8_bytes(model) / 1e6,
+    }
+
+
+def format_table(rows: list[dict[str, float | int | str]]) -> str:
+    header = (
+        f"{'arch':<16} {'shape':<24} {'img':>4} {'params M':>9} {'text emb M':>10} "
+        f"{'GMACs':>8} {'fp32 MB':>8} {'int8 MB':>8}"
+    )
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r['arch']:<16} {r['shape']:<24} {r['img_size']:>4} {r['params_m']:>9.2f} "
+            f"{r['text_embed_m']:>10.2f} {r['gmacs']:>8.2f} {r['fp32_mb']:>8.1f} "
+            f"{r['int8_mb']:>8.1f}"
+        )
+    return "\n".join(lines)
