@@ -22,6 +22,9 @@ from typing import Any
 DEFAULT_PACKAGE = "org.vizwiz.vqa"
 DEFAULT_ACTIVITY = ".BenchmarkActivity"
 REMOTE_DIR = "/data/local/tmp/vqa_bench"
+"""Where bundles go: adb can write it and apps can read it (as ExecuTorch's demo apps do)."""
+RESULT_DIR = "/sdcard/Android/data/{package}/files"
+"""Where the app writes its result: its own external files folder, which adb can read."""
 READY = "ready"
 
 CommandRunner = Callable[[Sequence[str], float], subprocess.CompletedProcess]
@@ -63,12 +66,17 @@ class Adb:
         """One remote command; arguments are quoted, since adb joins them for the phone's sh."""
         return self("shell", shlex.join(argv), timeout=timeout, check=check)
 
+    def shell_line(self, line: str, timeout: float = 120, check: bool = True):
+        """A remote shell line as written (operators such as && kept); quote its parts yourself."""
+        return self("shell", line, timeout=timeout, check=check)
+
 
 @dataclass
 class AndroidOptions:
     package: str = DEFAULT_PACKAGE
     activity: str = DEFAULT_ACTIVITY
     remote_dir: str = REMOTE_DIR
+    result_dir: str = RESULT_DIR
     runs: int = 50
     warmup: int = 10
     threads: int = 4
@@ -131,7 +139,7 @@ def benchmark_bundle(
     progress(f"phone: {phone['name']} (Android {phone['os']}, {phone['arch']})")
     name = bundle.path.resolve().name
     remote_bundle = f"{options.remote_dir}/{name}"
-    remote_out = f"{options.remote_dir}/{name}.result.json"
+    remote_out = f"{options.result_dir.format(package=options.package)}/{name}.result.json"
     adb.shell("mkdir", "-p", options.remote_dir)
     adb.shell("rm", "-rf", remote_bundle, remote_out)
     progress(f"pushing {bundle.path} ({bundle.bundle_bytes() / 1e6:.1f} MB)")
@@ -139,7 +147,7 @@ def benchmark_bundle(
     adb.shell(*start_command(options, remote_bundle, remote_out))
     deadline = time.monotonic() + options.timeout
     while True:
-        probe = adb.shell("test", "-f", remote_out, "&&", "echo", READY, check=False)
+        probe = adb.shell_line(f"test -f {shlex.quote(remote_out)} && echo {READY}", check=False)
         if READY in probe.stdout:
             break
         if time.monotonic() > deadline:
@@ -181,7 +189,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--activity", default=DEFAULT_ACTIVITY, help=f"benchmark activity ({DEFAULT_ACTIVITY})"
     )
     parser.add_argument(
-        "--remote-dir", default=REMOTE_DIR, help=f"folder on the phone ({REMOTE_DIR})"
+        "--remote-dir", default=REMOTE_DIR, help=f"bundle folder on the phone ({REMOTE_DIR})"
+    )
+    parser.add_argument(
+        "--result-dir",
+        default=RESULT_DIR,
+        help=f"where the app writes its result file ({RESULT_DIR})",
     )
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
@@ -193,7 +206,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
-def run(args: argparse.Namespace, runner: CommandRunner = run_command) -> int:
+def run(
+    args: argparse.Namespace,
+    runner: CommandRunner = run_command,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Each bundle in turn; 1 when one failed (the others still run), 0 otherwise."""
     from benchmark.report import write_report
     from benchmark.results import ResultsError, ResultsFile
     from vqa.bundle import BundleError
@@ -203,6 +221,7 @@ def run(args: argparse.Namespace, runner: CommandRunner = run_command) -> int:
         package=args.package,
         activity=args.activity,
         remote_dir=args.remote_dir,
+        result_dir=args.result_dir,
         runs=args.runs,
         warmup=args.warmup,
         threads=args.threads,
@@ -213,7 +232,7 @@ def run(args: argparse.Namespace, runner: CommandRunner = run_command) -> int:
     failed = 0
     for bundle in args.bundles:
         try:
-            rows = benchmark_bundle(bundle, adb, options, local_dir)
+            rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep)
         except (AdbError, BundleError, ResultsError) as err:
             print(f"error: {bundle}: {err}", file=sys.stderr)
             failed += 1

@@ -112,7 +112,7 @@ class Harness:
         progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
         worker_command: Sequence[str] = WORKER,
     ) -> None:
-        self.o = options
+        self.options = options
         self.results = results
         self.progress = progress
         self.worker_command = tuple(worker_command)
@@ -130,10 +130,10 @@ class Harness:
 
     def plan(self) -> list[Target]:
         taken: set[str] = set()
-        bundles = [bundle_target(Path(p), taken) for p in self.o.bundles]
+        bundles = [bundle_target(Path(p), taken) for p in self.options.bundles]
         baselines = []
-        if self.o.baselines:
-            baselines = baseline_targets(bundles, self.o.checkpoint, taken, self.work)
+        if self.options.baselines:
+            baselines = baseline_targets(bundles, self.options.checkpoint, taken, self.work)
         targets = baselines + bundles
         for t in targets:
             if t.error is None:
@@ -142,22 +142,23 @@ class Harness:
 
     def _load_samples(self) -> list:
         if self.samples is None:
-            if self.o.data is not None:
-                self.samples = self.o.data.load()
+            if self.options.data is not None:
+                data = self.options.data
+                self.samples = data.load()
                 if not self.samples:
-                    raise ValueError(f"{self.o.data.name} {self.o.data.split}: no samples")
+                    raise ValueError(f"{data.name} {data.split}: no samples")
                 self._write_annotations()
             else:
                 from vqa.data import load_easy_vqa
 
-                self.samples = load_easy_vqa("test", limit=self.o.latency_inputs)
+                self.samples = load_easy_vqa("test", limit=self.options.latency_inputs)
         return self.samples
 
     def _write_annotations(self) -> None:
         from vqa.data import write_annotations
 
         if all(s.answers for s in self.samples):
-            data = self.o.data
+            data = self.options.data
             name = "easy-vqa" if data.root is None else data.root.name
             self.annotations = (
                 self.work / f"annotations_{name}_{data.split}_{len(self.samples)}.json"
@@ -172,9 +173,13 @@ class Harness:
     # running --------------------------------------------------------------------------------
 
     def run(self) -> list[dict[str, Any]]:
-        """Measure every target; returns the rows written (also on Ctrl-C, then re-raised)."""
+        """Measure every target and return the rows; each row is in the results file already.
+
+        Bad --data fails here, before anything is measured; a target that fails is a row.
+        """
         targets = self.plan()
-        if self.o.roofline:
+        self._load_samples()
+        if self.options.roofline:
             self.ceiling = self._measure_ceiling()
         written = []
         for i, t in enumerate(targets, start=1):
@@ -189,14 +194,14 @@ class Harness:
         log = self.work / "logs" / "roofline.log"
         out = self.work / "specs" / "roofline.json"
         out.unlink(missing_ok=True)
-        command = [*ROOFLINE, "--threads", str(self.o.threads), "--out", str(out)]
-        code, tail = run_process(command, log, self.o.timeout, self.env)
+        command = [*ROOFLINE, "--threads", str(self.options.threads), "--out", str(out)]
+        code, tail = run_process(command, log, self.options.timeout, self.env)
         ceiling = _read_result(out)
         if code != 0 or not ceiling:
             self.progress(f"matmul ceiling not measured (log: {log}): {tail}")
             return None
         self.progress(
-            f"matmul fp32 ceiling: {ceiling['gflops']:.1f} GFLOP/s ({self.o.threads} threads)"
+            f"matmul fp32 ceiling: {ceiling['gflops']:.1f} GFLOP/s ({self.options.threads} threads)"
         )
         return ceiling
 
@@ -214,7 +219,7 @@ class Harness:
         spec_path, result_path, paths = self._write_spec(t, cache)
         log = self.work / "logs" / f"{_file_name(t.label)}.log"
         code, tail = run_process(
-            [*self.worker_command, str(spec_path)], log, self.o.timeout, self.env
+            [*self.worker_command, str(spec_path)], log, self.options.timeout, self.env
         )
         result = _read_result(result_path)
         row = self._fill(row, t, result)
@@ -225,11 +230,11 @@ class Harness:
             return {
                 **row,
                 "status": "error",
-                "error": f"timed out after {self.o.timeout:g} s in {phase} (log: {log})",
+                "error": f"timed out after {self.options.timeout:g} s in {phase} (log: {log})",
             }
         if code != 0:
             return {**row, "status": "error", "error": _crash_message(code, result, tail, log)}
-        if self.o.data is not None:
+        if self.options.data is not None:
             row["accuracy"] = self._accuracy(t, result, paths, row["notes"])
         return {**row, "status": "ok"}
 
@@ -247,25 +252,25 @@ class Harness:
             format=t.format,
             precision=t.precision,
             model_path=str(t.model_path),
-            threads=self.o.threads,
+            threads=self.options.threads,
             manifest=t.manifest,
             arch=(t.config or {}).get("name"),
             image_size=t.image_size,
-            options={"coreml_units": self.o.coreml_units},
+            options={"coreml_units": self.options.coreml_units},
         )
         spec = {
             "runner": asdict(runner),
             "inputs": str(cache.folder),
             "preprocessing": {"mean": list(t.mean), "std": list(t.std), "scale": t.scale},
-            "latency_inputs": self.o.latency_inputs,
-            "warmup": self.o.warmup,
-            "runs": self.o.runs,
+            "latency_inputs": self.options.latency_inputs,
+            "warmup": self.options.warmup,
+            "runs": self.options.runs,
             "result": str(result_path),
             "eval": None,
         }
-        if self.o.data is not None:
+        if self.options.data is not None:
             spec["eval"] = {
-                "batch_size": self.o.eval_batch,
+                "batch_size": self.options.eval_batch,
                 "answers": str(t.answers_path),
                 "unanswerable_index": t.unanswerable_index,
                 "predictions": str(paths["predictions"]),
@@ -317,7 +322,7 @@ class Harness:
             },
             "runtime": None,
             "device": host_device(),
-            "threads": None if t.format == "coreml" else self.o.threads,
+            "threads": None if t.format == "coreml" else self.options.threads,
             "batch_size": 1,
             "latency_ms": None,
             "memory": memory,
@@ -337,8 +342,8 @@ class Harness:
                 latency["times_s"],
                 load_s=latency["load_s"],
                 first_s=latency["first_s"],
-                warmup=self.o.warmup,
-                keep_samples=self.o.keep_samples,
+                warmup=self.options.warmup,
+                keep_samples=self.options.keep_samples,
             )
             row["memory"] = {**(row["memory"] or {}), **result["memory"]}
             row["roofline"] = roofline.achieved(t.macs, row["latency_ms"]["p50"], self.ceiling)
@@ -350,7 +355,7 @@ class Harness:
         """Scores with the official metric; agreement and logit error against PyTorch fp32."""
         from vqa.metrics import load_annotations, load_predictions, score
 
-        data = self.o.data
+        data = self.options.data
         predictions = load_predictions(paths["predictions"])
         accuracy: dict[str, Any] = {
             "data": data.name,
@@ -375,6 +380,8 @@ class Harness:
                 answerability_ap=scored["answerability"]["average_precision"],
                 answerability_f1=scored["answerability"]["f1"],
             )
+        else:
+            notes.append(f"{data.name} {data.split} has no answers: predictions not scored")
         answers = [p["answer"] for p in predictions]
         if t.role == "baseline" and t.precision == "fp32":
             self.references[t.source_key] = Reference(answers, paths["logits"])

@@ -54,10 +54,13 @@ def complete_from_bundle(row: dict[str, Any], bundle) -> dict[str, Any]:
         memory["bundle_bytes"] = bundle.bundle_bytes()
     row["memory"] = memory
     manifest = bundle.manifest
+    recorded = dict(row.get("bundle") or {})
+    if recorded.get("path") and recorded["path"] != str(bundle.path):
+        recorded["device_path"] = recorded["path"]
     row["bundle"] = {
         "model_file": manifest["model_file"],
         "target": manifest["target"],
-        **(row.get("bundle") or {}),
+        **recorded,
         "path": str(bundle.path),
     }
     model = dict(row.get("model") or {})

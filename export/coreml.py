@@ -70,6 +70,8 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     fp32 = settings.precision == "fp32"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
+        # a value-range pass of coremltools casts int64 bounds to int32; harmless here
+        warnings.filterwarnings("ignore", "overflow encountered in cast", RuntimeWarning)
         mlmodel = ct.convert(
             program,
             inputs=[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from train.teacher_cache import TeacherCache
 from vqa.checkpoint import load_model, read_checkpoint
 from vqa.data import load_vizwiz
 from vqa.data.fixtures import write_vizwiz_fixture
+from vqa.model import create_model
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,7 +122,7 @@ def test_distill_caches_teacher_logits_and_reuses_them(data, teacher, tmp_path, 
     assert student.answers == read_checkpoint(teacher / "best.pth").answers
 
     assert main([*common, "--out", str(tmp_path / "s3"), "--online-teacher", "--max-steps", "1",
-                 "--img-size", "64"]) == 0
+                 "--img-size", "64", "--amp", "bf16"]) == 0
     assert "teacher logits" not in capsys.readouterr().out
     assert read_checkpoint(tmp_path / "s3" / "last.pth").config.img_size == 64
 
@@ -141,6 +143,53 @@ def test_easy_vqa_subset_trains_and_stores_its_own_tokenizer(tmp_path, capsys):
     predictions = json.loads(pred.read_text())
     assert len(predictions) == 5 and all("answerable" not in p for p in predictions)
     assert "overall" in capsys.readouterr().out
+
+
+def _initial_weights(path: Path) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)  # the runs' --seed: what the model started from
+    return create_model(read_checkpoint(path).config).state_dict()
+
+
+def test_freezing_then_progressive_unfreezing(data, tmp_path, capsys):
+    args = ["finetune", "--data", data["data"], "--tokenizer", str(data["spm"]), "--epochs", "2",
+            "--batch-size", "4", "--lr", "2e-3", "--freeze-layers", "1", "--unfreeze-every", "1",
+            *TINY]
+    assert main([*args, "--out", str(tmp_path / "one_epoch"), "--max-steps", "4"]) == 0
+    last = tmp_path / "one_epoch" / "last.pth"
+    start, trained = _initial_weights(last), read_checkpoint(last).state_dict
+    for key in ("beit3.encoder.layers.0.ffn.A.fc1.weight", "beit3.text_embed.weight",
+                "beit3.vision_embed.proj.weight"):
+        assert torch.equal(start[key], trained[key]), key  # frozen: no update, no weight decay
+    assert not torch.equal(start["beit3.encoder.layers.1.ffn.A.fc1.weight"],
+                           trained["beit3.encoder.layers.1.ffn.A.fc1.weight"])
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "two_epochs")]) == 0
+    assert "epoch 2: 0 bottom layers frozen" in capsys.readouterr().out
+    trained = read_checkpoint(tmp_path / "two_epochs" / "last.pth").state_dict
+    for key in ("beit3.encoder.layers.0.ffn.A.fc1.weight", "beit3.text_embed.weight"):
+        assert not torch.equal(start[key], trained[key]), key
+
+
+def test_a_failed_save_keeps_the_previous_checkpoint(data, tmp_path, monkeypatch, capsys):
+    real_save = torch.save
+    saves = []
+
+    def disk_full_on_second_save(obj, f, *args, **kwargs):
+        saves.append(1)
+        if len(saves) == 2:
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_on_second_save)
+    out = tmp_path / "full"
+    _fails(["finetune", "--data", data["data"], "--tokenizer", str(data["spm"]), "--epochs", "1",
+            "--batch-size", "4", "--save-every", "1", "--eval-every", "100", "--out", str(out),
+            *TINY], capsys, "last.pth: cannot write checkpoint (No space left on device)")
+    assert read_checkpoint(out / "last.pth").meta["step"] == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "last.pth", "log.jsonl", "run.json"
+    ]
 
 
 def _fails(argv: list[str], capsys, match: str) -> str:

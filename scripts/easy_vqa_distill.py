@@ -1,0 +1,126 @@
+"""Teacher, distilled student and undistilled student on easy-VQA on a CPU (issue 3, "Done when").
+
+Three runs of `python -m train` on easy-VQA (from PyPI; no download), then each model scored on
+the easy-VQA test split (9,673 questions) with the official VizWiz metric:
+
+1. the teacher (beit3_easyvqa_teacher), finetuned from scratch;
+2. a student (beit3_easyvqa_student, at most 1/4 of the teacher's parameters) distilled from
+   the teacher's cached logits (sigmoid KD, hard-loss weight 0.5, T = 1: the `distill` defaults);
+3. the same student trained on the ground truth alone, with the same steps, batch and schedule.
+
+No augmentation: a crop can cut the shape a question asks about out of the image, and colour
+operations change the answer to "what color is ...", so augmented labels would be wrong. With the
+eval transform for training, the cached teacher logits are those of the exact images the student
+sees.
+
+    PYTHONPATH=. python scripts/easy_vqa_distill.py [--out runs/easy_vqa_distill] [--quick]
+
+The default run takes about 30 minutes on 2 CPU cores; --quick is a smoke run of a few minutes
+(small subsets, low accuracy). Runs in OUT are replaced each time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from train.cli import main as train_main
+from train.describe import describe
+from vqa.configs import get_config
+
+TEACHER = "beit3_easyvqa_teacher"
+STUDENT = "beit3_easyvqa_student"
+TEXT_LEN = "22"  # the longest easy-VQA question is 20 pieces with its tokenizer, + bos/eos
+
+
+def _run(argv: list[str]) -> float:
+    """Run `python -m train ...` in this process; its wall time in seconds."""
+    start = time.perf_counter()
+    code = train_main(argv)
+    if code != 0:
+        raise SystemExit(f"python -m train {argv[0]} failed (exit status {code})")
+    return time.perf_counter() - start
+
+
+def _test_accuracy(run: Path, args: argparse.Namespace) -> tuple[float, float]:
+    """Official accuracy of run/best.pth on easy-VQA test, and the evaluation's wall time."""
+    argv = ["evaluate", str(run / "best.pth"), "--data", "easy-vqa", "--split", "test",
+            "--out", str(run / "test_predictions.json"), "--batch-size", "256",
+            "--num-workers", str(args.num_workers)]
+    if args.quick:
+        argv += ["--limit", "500"]
+    seconds = _run(argv)
+    metrics = json.loads((run / "test_predictions.metrics.json").read_text(encoding="utf-8"))
+    return metrics["accuracy"]["overall"], seconds
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)}m{seconds % 60:04.1f}s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/easy_vqa_distill"))
+    parser.add_argument("--teacher-epochs", type=int, default=2)
+    parser.add_argument("--student-epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--teacher-lr", type=float, default=2e-3)
+    parser.add_argument("--student-lr", type=float, default=2e-3)
+    parser.add_argument("--num-workers", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--quick", action="store_true", help="a smoke run on small subsets")
+    args = parser.parse_args()
+
+    common = ["--data", "easy-vqa", "--text-len", TEXT_LEN, "--batch-size", str(args.batch_size),
+              "--no-augment", "--drop-path", "0", "--head-lr-mult", "1", "--weight-decay",
+              "0.05", "--warmup-steps", "100", "--num-workers", str(args.num_workers),
+              "--seed", str(args.seed), "--limit-val", "1000", "--overwrite", "--no-progress"]
+    if args.quick:
+        common += ["--limit-train", "2000", "--limit-val", "200", "--warmup-steps", "10"]
+    out = args.out
+    teacher_dir, student_dir, baseline_dir = out / "teacher", out / "student_kd", out / "student"
+
+    times = {}
+    times["teacher"] = _run(["finetune", "--arch", TEACHER, "--out", str(teacher_dir),
+                             "--epochs", str(args.teacher_epochs), "--lr", str(args.teacher_lr),
+                             *common])
+    student_args = ["--arch", STUDENT, "--epochs", str(args.student_epochs),
+                    "--lr", str(args.student_lr), *common]
+    times["student_kd"] = _run(["distill", "--teacher", str(teacher_dir / "best.pth"),
+                                "--teacher-cache", str(out / "teacher_logits"),
+                                "--out", str(student_dir), *student_args])
+    times["student"] = _run(["finetune", "--tokenizer", str(teacher_dir / "tokenizer.spm"),
+                             "--out", str(baseline_dir), *student_args])
+
+    rows = []
+    for name, arch, run in (
+        ("teacher", TEACHER, teacher_dir),
+        ("student, distilled", STUDENT, student_dir),
+        ("student, no teacher", STUDENT, baseline_dir),
+    ):
+        accuracy, eval_seconds = _test_accuracy(run, args)
+        config = get_config(arch, vocab_size=torch.load(
+            run / "best.pth", weights_only=True, mmap=True)["config"]["vocab_size"],
+            num_answers=13)
+        params = describe(config, int(TEXT_LEN))["params_m"]
+        rows.append((name, arch, params, accuracy, times[run.name], eval_seconds))
+
+    split = "test (first 500 questions)" if args.quick else "test (9,673 questions)"
+    print(f"\neasy-VQA {split}, official VizWiz accuracy; {torch.get_num_threads()} CPU threads")
+    print(f"{'model':<22} {'arch':<24} {'params':>8} {'accuracy':>9} {'train wall':>11} "
+          f"{'eval wall':>10}")
+    for name, arch, params, accuracy, train_s, eval_s in rows:
+        print(f"{name:<22} {arch:<24} {params:>6.2f} M {accuracy:>8.2f}% "
+              f"{_minutes(train_s):>11} {_minutes(eval_s):>10}")
+    ratio = rows[1][2] / rows[0][2]
+    print(f"student / teacher parameters: {ratio:.3f}; the distilled student's train wall time "
+          "includes computing the teacher's logits once")
+    print(f"total wall time: {_minutes(sum(times.values()) + sum(r[5] for r in rows))}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""report.md and plots from rows: the table, changes against fp32, the Pareto front."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_benchmark_results import make_row
+
+from benchmark.__main__ import main
+from benchmark.report import (
+    accuracy_change,
+    markdown_table,
+    pareto_front,
+    speedup,
+    write_report,
+)
+from benchmark.stats import summarize
+
+SHA = "a" * 64
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _row(label, fmt, precision, p50_ms, accuracy, size, **changes):
+    times = [p50_ms / 1e3 * f for f in (0.9, 1.0, 1.0, 1.1, 1.3)]
+    fields = {
+        "format": fmt,
+        "precision": precision,
+        "role": "baseline" if fmt == "pytorch" else "bundle",
+        "run_id": "run1",
+        "model": {"checkpoint_sha256": SHA},
+        "latency_ms": summarize(times, load_s=0.1, first_s=0.2, warmup=1),
+        "memory": {"peak_rss_bytes": 5 * 10**8, "model_file_bytes": size, "bundle_bytes": size},
+        "accuracy": {"data": "vizwiz:/d", "split": "val", "n": 10, "overall": accuracy},
+    }
+    return make_row(label, **{**fields, **changes})
+
+
+@pytest.fixture()
+def rows():
+    phone = {"kind": "phone", "name": "Pixel 8", "os": "Android 15"}
+    return [
+        _row("pytorch-fp32", "pytorch", "fp32", 100.0, 50.0, 4 * 10**8),
+        _row("onnx-fp32", "onnx", "fp32", 60.0, 50.0, 4 * 10**8),
+        _row("onnx-int8", "onnx", "int8", 30.0, 48.5, 10**8),
+        _row("executorch-int8", "executorch", "int8", 45.0, 47.0, 10**8),
+        _row("ptl-int8-phone", "torchscript", "int8", 80.0, 48.0, 10**8, device=phone,
+             source="android-app", run_id="app"),
+        make_row("coreml-fp16", format="coreml", precision="fp16", status="skipped",
+                 error="Core ML predictions need macOS", latency_ms=None),
+        make_row("broken", format="unknown", precision="unknown", status="error",
+                 error="x: no such bundle folder\nmore", latency_ms=None, memory=None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("points", "front"),
+    [
+        ([(1, 1)], [0]),
+        ([(10, 50), (5, 48), (20, 49), (3, 40), (30, 60)], [3, 1, 0, 4]),
+        ([(5, 50), (5, 50), (6, 50)], [0]),
+        ([(5, 40), (5, 50)], [1]),
+        ([], []),
+    ],
+)
+def test_pareto_front(points, front):
+    assert pareto_front(points) == front
+
+
+def test_changes_against_fp32(rows):
+    fp32, onnx32, onnx8, _, phone = rows[:5]
+    assert accuracy_change(onnx8, rows) == pytest.approx(-1.5)
+    assert accuracy_change(phone, rows) == pytest.approx(-2.0)  # accuracy is device-free
+    assert speedup(onnx8, rows) == pytest.approx(100 / 30)
+    assert speedup(phone, rows) is None  # no PyTorch fp32 row on that phone
+    assert speedup(fp32, rows) == pytest.approx(1.0)
+    other_data = {**onnx32, "accuracy": {**onnx32["accuracy"], "n": 9}}
+    assert accuracy_change(other_data, rows) is None
+    assert accuracy_change(rows[0], rows[1:]) is None  # no reference
+
+
+def test_table_has_every_row_and_why(rows):
+    table = markdown_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(rows)
+    assert all(line.count("|") == lines[0].count("|") for line in lines)
+    onnx8 = next(line for line in lines if line.startswith("| onnx-int8 |"))
+    assert "| -1.50 |" in onnx8 and "| 3.33x |" in onnx8 and "| 100.0 |" in onnx8
+    assert "skipped: Core ML predictions need macOS" in table
+    assert "error: x: no such bundle folder |" in table  # first line of the error only
+
+
+def test_report_files(rows, tmp_path):
+    report = write_report(rows, tmp_path / "rep")
+    text = report.read_text("utf-8")
+    assert "Pixel 8 (Android 15)" in text and "AMD EPYC (Linux 6)" in text
+    for name in ("accuracy_vs_size.png", "accuracy_vs_latency.png", "latency_distribution.png"):
+        assert (tmp_path / "rep" / name).read_bytes()[:8] == PNG
+        assert f"]({name})" in text
+    assert not [p for p in (tmp_path / "rep").iterdir() if p.name.startswith(".")]
+
+
+def test_report_without_accuracy_says_so(rows, tmp_path):
+    (tmp_path / "rep").mkdir()
+    (tmp_path / "rep" / "accuracy_vs_size.png").write_bytes(b"stale")
+    latency_only = [{**row, "accuracy": None} for row in rows]
+    text = write_report(latency_only, tmp_path / "rep").read_text("utf-8")
+    assert text.count("No plot: no row has accuracy (run with --data)") == 2
+    assert not (tmp_path / "rep" / "accuracy_vs_size.png").exists()
+    assert (tmp_path / "rep" / "latency_distribution.png").is_file()
+
+
+def test_report_command_merges_files(rows, tmp_path, capsys):
+    host, phone = tmp_path / "host.jsonl", tmp_path / "phone.jsonl"
+    host.write_text("".join(json.dumps(r) + "\n" for r in rows[:4]), "utf-8")
+    phone.write_text(json.dumps(rows[4]) + "\n", "utf-8")
+    assert main(["report", str(host), str(phone), "--out", str(tmp_path / "rep")]) == 0
+    text = (tmp_path / "rep" / "report.md").read_text("utf-8")
+    assert "| ptl-int8-phone |" in text and "| pytorch-fp32 |" in text
+    phone.write_text("{}\n", "utf-8")
+    assert main(["report", str(phone), "--out", str(tmp_path / "rep2")]) == 2
+    assert "does not follow the results schema" in capsys.readouterr().err
