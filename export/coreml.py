@@ -104,7 +104,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         "model_type": "mlprogram",
         "minimum_deployment_target": settings.coreml_deployment_target,
         "compute_precision": "fp32" if fp32 else "fp16",
-        "dynamic_batch": False,
         "coremltools_version": ct.__version__,
     }
     return Artifact(

@@ -98,7 +98,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     runtime: dict[str, Any] = {
         "backend": "XnnpackBackend",
         "kernel_libraries": ["portable", "xnnpack"],
-        "dynamic_batch": True,
         "max_batch": MAX_BATCH,
         "method": "forward",
         "executorch_version": __version__,

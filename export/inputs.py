@@ -106,7 +106,8 @@ def load_samples(data: str, split: str) -> list[VQASample]:
 def dataset_inputs(
     samples: Sequence[VQASample], tokenizer: Tokenizer, count: int, img_size: int, origin: str
 ) -> ParityInputs:
-    """`count` samples spread evenly over the list (questions that tokenize to nothing skipped)."""
+    """`count` samples spread evenly over the list; unreadable images and questions that
+    tokenize to nothing are replaced by the next usable samples."""
     if not samples:
         raise ExportError(f"{origin}: no samples")
     spread = sorted({i * len(samples) // count for i in range(count)})

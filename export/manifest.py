@@ -115,7 +115,7 @@ def build_manifest(
             "macs": config_macs(config, settings.text_len),
         },
         "parity": parity,
-        "runtime": artifact.runtime,
+        "runtime": {**artifact.runtime, "dynamic_batch": artifact.dynamic_batch},
         "export_seconds": round(export_seconds, 3),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         **_toolkit_version(),

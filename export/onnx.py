@@ -131,7 +131,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         }
     runtime = {
         "opset": OPSET,
-        "dynamic_batch": True,
         "ort_file": ORT_FILE,
         "ort_optimization": "fixed",
         "ort_target_platform": _ORT_PLATFORM[settings.target] or "any",

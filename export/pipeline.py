@@ -8,6 +8,7 @@ reported; the others are still built.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 import traceback
@@ -142,7 +143,7 @@ def bundle_path(request: ExportRequest, source: Source, job: _Job) -> Path:
         name += f"-{request.target}"
     if source.img_size != source.native_img_size:
         name += f"-{source.img_size}px"
-    return (request.out_dir or source.checkpoint.parent) / name
+    return Path(request.out_dir or source.checkpoint.parent) / name
 
 
 def _prefixed(log: Log, prefix: str) -> Log:
@@ -270,19 +271,18 @@ def _parity(
     log: Log,
 ) -> dict[str, Any]:
     """Run the artifact in its runtime(s) and judge it; raises ParityError when it fails."""
-    plan_ = spec.parity_plan(settings)
-    if plan_.status == "pending-macos":
-        log(f"parity pending: {plan_.note}")
-        return manifest_entry("pending-macos", inputs, thresholds, None, plan_.note)
-    figures, names = None, []
+    how = spec.parity_plan(settings)
+    if how.status == "pending-macos":
+        log(f"parity pending: {how.note}")
+        return manifest_entry("pending-macos", inputs, thresholds, None, how.note)
+    measured = []
     for name, run in spec.runners(folder, artifact.model_file):
-        measured = measure(run, inputs, reference, artifact.dynamic_batch)
-        log(f"parity of {name} in its runtime: {measured.describe()}")
-        figures = measured if figures is None else figures.worst(measured)
-        names.append(name)
-    assert figures is not None
-    if plan_.status == "pending-target":
-        note = f"{plan_.note}; measured on this host anyway: {figures.describe()}"
+        measured.append((name, measure(run, inputs, reference, artifact.dynamic_batch)))
+        log(f"parity of {name} in its runtime: {measured[-1][1].describe()}")
+    names = [name for name, _ in measured]
+    figures = functools.reduce(Figures.worst, (figures for _, figures in measured))
+    if how.status == "pending-target":
+        note = f"{how.note}; measured on this host anyway: {figures.describe()}"
         log(f"parity pending: {note}")
         return manifest_entry("pending-target", inputs, thresholds, None, note)
     broken = violations(figures, thresholds)

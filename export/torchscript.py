@@ -47,7 +47,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     runtime: dict[str, Any] = {
         "interpreter": "lite",
         "traced": True,
-        "dynamic_batch": True,
         "optimize_for_mobile": torch._C._is_xnnpack_enabled(),
         "torch_version": torch.__version__,
     }

@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from train.cli import main as train_main
-from train.describe import describe
-from vqa.configs import get_config
+from vqa.checkpoint import load_model
+from vqa.model import count_parameters
 
 TEACHER = "beit3_easyvqa_teacher"
 STUDENT = "beit3_easyvqa_student"
@@ -78,9 +78,11 @@ def main() -> None:
     common = ["--data", "easy-vqa", "--text-len", TEXT_LEN, "--batch-size", str(args.batch_size),
               "--no-augment", "--drop-path", "0", "--head-lr-mult", "1", "--weight-decay",
               "0.05", "--warmup-steps", "100", "--num-workers", str(args.num_workers),
-              "--seed", str(args.seed), "--limit-val", "1000", "--overwrite", "--no-progress"]
+              "--seed", str(args.seed), "--limit-val", "1000", "--eval-every", "250",
+              "--overwrite", "--no-progress"]
     if args.quick:
-        common += ["--limit-train", "2000", "--limit-val", "200", "--warmup-steps", "10"]
+        common += ["--limit-train", "2000", "--limit-val", "200", "--warmup-steps", "10",
+                   "--eval-every", "50"]
     out = args.out
     teacher_dir, student_dir, baseline_dir = out / "teacher", out / "student_kd", out / "student"
 
@@ -103,10 +105,7 @@ def main() -> None:
         ("student, no teacher", STUDENT, baseline_dir),
     ):
         accuracy, eval_seconds = _test_accuracy(run, args)
-        config = get_config(arch, vocab_size=torch.load(
-            run / "best.pth", weights_only=True, mmap=True)["config"]["vocab_size"],
-            num_answers=13)
-        params = describe(config, int(TEXT_LEN))["params_m"]
+        params = count_parameters(load_model(run / "best.pth")) / 1e6
         rows.append((name, arch, params, accuracy, times[run.name], eval_seconds))
 
     split = "test (first 500 questions)" if args.quick else "test (9,673 questions)"

@@ -200,6 +200,23 @@ def test_layer_selection_and_position_interpolation(tmp_path):
         )
 
 
+def test_official_weights_keep_their_answer_layer_only_with_their_answer_list(tmp_path):
+    source = _tiny()
+    torch.save({"model": source.state_dict()}, tmp_path / "official.pth")
+    official = read_checkpoint(tmp_path / "official.pth")
+    config = get_config("beit3_tiny", num_answers=5)
+    fresh = init_from_checkpoint(config, official, answers=list("abcde")).state_dict()
+    assert torch.equal(fresh["head.0.weight"], source.state_dict()["head.0.weight"])
+    assert not torch.equal(fresh["head.3.weight"], source.state_dict()["head.3.weight"])
+    with pytest.warns(UserWarning, match="5 of 5 answers transplanted"):
+        moved = init_from_checkpoint(
+            config, official, answers=list("edcba"), init_answers=list("abcde")
+        ).state_dict()
+    assert torch.equal(moved["head.3.weight"], source.state_dict()["head.3.weight"].flip(0))
+    with pytest.raises(ValueError, match="3 answers given for its 5 outputs"):
+        init_from_checkpoint(config, official, answers=list("abcde"), init_answers=list("abc"))
+
+
 def test_freezing_bottom_layers_and_unfreezing_schedule():
     model = _tiny(depth=3)
     frozen = apply_freeze(model, 2)

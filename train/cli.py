@@ -64,6 +64,8 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--init", help="checkpoint to start from (ours or official unilm weights)")
     add("--init-layers", help="encoder layers of --init to keep, e.g. 1,3,5,7,9,11 "
         "(default: evenly spaced when depths differ)")
+    add("--init-answers", help="answer list of an official --init checkpoint (e.g. VQAv2's), "
+        "to carry its answer layer over by answer; without it that layer starts fresh")
     add("--tokenizer", help="SentencePiece model (BEiT-3's beit3.spm); easy-VQA trains one")
     add("--text-len", type=POS_INT, default=64, help="question tokens incl. bos/eos")
     add("--answers", help="answer list file (one a line); default: built from train")

@@ -139,9 +139,12 @@ def _model(
     if init is None:
         torch.manual_seed(args.seed)
         return create_model(config.replace(vocab_size=tokenizer.vocab_size))
-    layers = parse_layers(args.init_layers) if getattr(args, "init_layers", None) else None
+    layers = parse_layers(args.init_layers) if args.init_layers else None
+    init_answers = AnswerVocab.load(args.init_answers).answers if args.init_answers else None
     torch.manual_seed(args.seed)
-    model = init_from_checkpoint(config, init, answers=vocab.answers, layers=layers)
+    model = init_from_checkpoint(
+        config, init, answers=vocab.answers, layers=layers, init_answers=init_answers
+    )
     if model.config.vocab_size < tokenizer.vocab_size:
         raise TrainError(
             f"{init.path}: its text embedding has {model.config.vocab_size} rows, fewer than the "

@@ -43,13 +43,13 @@ def describe(config: BEiT3Config, text_len: int) -> dict[str, float | int | str]
 
 def format_table(rows: list[dict[str, float | int | str]]) -> str:
     header = (
-        f"{'arch':<16} {'shape':<24} {'img':>4} {'params M':>9} {'text emb M':>10} "
+        f"{'arch':<22} {'shape':<24} {'img':>4} {'params M':>9} {'text emb M':>10} "
         f"{'GMACs':>8} {'fp32 MB':>8} {'int8 MB':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
-            f"{r['arch']:<16} {r['shape']:<24} {r['img_size']:>4} {r['params_m']:>9.2f} "
+            f"{r['arch']:<22} {r['shape']:<24} {r['img_size']:>4} {r['params_m']:>9.2f} "
             f"{r['text_embed_m']:>10.2f} {r['gmacs']:>8.2f} {r['fp32_mb']:>8.1f} "
             f"{r['int8_mb']:>8.1f}"
         )

@@ -116,7 +116,6 @@ class Trainer:
         self.teacher: TeacherFn | None = None
         self._rng_to_restore: dict[str, Any] | None = None
 
-    # ----- setup -------------------------------------------------------------------------
 
     def summary(self) -> str:
         args, ctx = self.args, self.ctx
@@ -167,7 +166,7 @@ class Trainer:
             amp_dtype=self.amp,
             log=self.tracker.print,
         )
-        parts.teacher.to("cpu")
+        parts.teacher = None  # its logits are on disk now
         self.teacher = lambda batch: cache(batch["index"]).to(ctx.device, non_blocking=True)
 
     def restore(self, ckpt: Checkpoint) -> None:
@@ -199,7 +198,6 @@ class Trainer:
             truncate_log(self.tracker.log_path, self.step)
         self._rng_to_restore = _cloned(state["rng"][self.ctx.rank])
 
-    # ----- training ----------------------------------------------------------------------
 
     def fit(self) -> dict[str, Any]:
         self.tracker.print(self.summary())
@@ -351,7 +349,6 @@ class Trainer:
         if save_due or end_of_epoch or final or self.stopped:
             self._save_last()
 
-    # ----- validation and checkpoints ----------------------------------------------------
 
     def _evaluate(self) -> None:
         args, ctx = self.args, self.ctx

@@ -12,7 +12,15 @@ from train.components import build
 from train.distributed import Dist, broadcast_object
 from train.errors import USER_ERRORS, TrainError, one_line
 from train.loop import Trainer
-from train.state import BEST, LAST, RUN_FILE, prepare_out_dir, seed_everything
+from train.state import (
+    BEST,
+    LAST,
+    LOG,
+    RUN_FILE,
+    prepare_out_dir,
+    seed_everything,
+    truncate_log,
+)
 from train.tracker import Tracker
 from vqa.checkpoint import read_checkpoint
 from vqa.io import atomic_write_json
@@ -62,6 +70,8 @@ def run_training(command: str, args: argparse.Namespace) -> dict[str, Any]:
             )
         last = out / LAST
         resume_ckpt = read_checkpoint(last) if resume and last.is_file() else None
+        if resume and resume_ckpt is None and ctx.is_main:
+            truncate_log(out / LOG, 0)  # killed before its first save: start over
         seed_everything(args.seed)
         parts = build(args, ctx, command, resume_ckpt)
         seed_everything(args.seed + ctx.rank)

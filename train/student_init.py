@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from train.errors import TrainError
-from vqa.checkpoint import Checkpoint, model_from_state_dict, state_shape
+from vqa.checkpoint import HEAD_KEYS, Checkpoint, model_from_state_dict, state_shape
 from vqa.configs import BEiT3Config
 from vqa.model import BEiT3ForVQA
 
@@ -61,11 +61,15 @@ def init_from_checkpoint(
     *,
     answers: Sequence[str],
     layers: Sequence[int] | None = None,
+    init_answers: Sequence[str] | None = None,
 ) -> BEiT3ForVQA:
     """`config` built from `ckpt`: layers selected, positions interpolated, head adapted.
 
     Backbone-only checkpoints (pretrained BEiT-3) leave pooler and head freshly initialised;
-    keys outside the VQA model (pretraining heads) are ignored.
+    keys outside the VQA model (pretraining heads) are ignored. The answer layer's rows are
+    moved by answer string when the checkpoint's answer list is known (ours carry it; for
+    official VQAv2 weights give `init_answers`); otherwise that layer starts fresh, since equal
+    answer counts do not mean equal answers.
     """
     shape = state_shape(ckpt.state_dict, ckpt.path)
     if shape.embed_dim != config.embed_dim or shape.mlp_dim != config.mlp_dim:
@@ -90,12 +94,20 @@ def init_from_checkpoint(
         warnings.warn(f"{ckpt.path}: {ignored} keys outside the VQA model ignored", stacklevel=2)
     if layers is not None:
         state_dict = select_layers(state_dict, layers)
+    source_answers = ckpt.answers if ckpt.answers is not None else init_answers
+    if source_answers is None:
+        state_dict = {k: v for k, v in state_dict.items() if k not in HEAD_KEYS}
+    elif "head.3.weight" in state_dict and len(source_answers) != len(state_dict["head.3.weight"]):
+        raise TrainError(
+            f"{ckpt.path}: {len(source_answers)} answers given for its "
+            f"{len(state_dict['head.3.weight'])} outputs"
+        )
     model = model_from_state_dict(
         config.replace(vocab_size=shape.vocab_size),
         state_dict,
         source=ckpt.path,
-        answers=ckpt.answers,
-        target_answers=list(answers) if ckpt.answers is not None else None,
+        answers=list(source_answers) if source_answers is not None else None,
+        target_answers=list(answers) if source_answers is not None else None,
         allow_missing=("pooler.", "head."),
     )
     with torch.no_grad():  # own the memory: loading may have assigned memory-mapped file pages
