@@ -102,7 +102,7 @@ def test_two_processes_with_gloo_match_one_process(common, tmp_path):
         tmp_path / "two" / "last.pth"
     )
     for key, value in one.state_dict.items():
-        assert torch.allclose(value, two.state_dict[key], rtol=1e-4, atol=1e-5), key
+        assert torch.allclose(value, two.state_dict[key], rtol=1e-4, atol=5e-5), key
     torch.manual_seed(0)  # the run's seed: its initial weights
     start = create_model(one.config).state_dict()
     moved = max((one.state_dict[k] - start[k]).abs().max().item() for k in start)

@@ -45,6 +45,16 @@ NON_NEG_FLOAT = _number(float, 0.0)
 UNIT_FLOAT = _number(float, 0.0, 1.0)
 
 
+class _Help(argparse.HelpFormatter):
+    """Shows an option's default where it has a meaningful one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Adder:
     """add_argument with defaults suppressed on demand, to learn which options were given."""
 
@@ -59,8 +69,10 @@ class _Adder:
 
 
 def _training_options(add: _Adder, command: str) -> None:
-    add("--data", help="'easy-vqa' or 'vizwiz:DIR' (DIR holds VizWiz/ or is it)")
-    add("--arch", help="model configuration (python -m train describe lists them)")
+    add("--data", help="'easy-vqa' or 'vizwiz:DIR' (the VizWiz folder or its parent); "
+        "required unless --resume")
+    add("--arch", help="model configuration (`python -m train describe` lists them); "
+        "required unless --resume")
     add("--init", help="checkpoint to start from (ours or official unilm weights)")
     add("--init-layers", help="encoder layers of --init to keep, e.g. 1,3,5,7,9,11 "
         "(default: evenly spaced when depths differ)")
@@ -71,23 +83,24 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--answers", help="answer list file (one a line); default: built from train")
     add("--num-answers", type=POS_INT, default=3129, help="answers kept from VizWiz train")
     add("--img-size", type=POS_INT, help="input resolution (default: the arch's)")
-    add("--out", help="run folder for best.pth, last.pth, log.jsonl")
+    add("--out", help="run folder for best.pth, last.pth, log.jsonl; required unless --resume")
     add("--resume", help="continue the run in this folder with its own settings")
     add("--overwrite", action="store_true", default=False, help="replace a run in --out")
-    add("--epochs", type=POS_INT, default=10)
+    add("--epochs", type=POS_INT, default=10, help="passes over the training set")
     add("--max-steps", type=POS_INT, help="stop after this many optimizer steps")
     add("--batch-size", type=POS_INT, default=16, help="samples per process per micro-step")
     add("--accum-steps", type=POS_INT, default=1, help="micro-steps per optimizer step")
-    add("--eval-batch-size", type=POS_INT)
+    add("--eval-batch-size", type=POS_INT, help="default: 2 x --batch-size")
     add("--lr", type=POS_FLOAT, default=3e-5, help="peak learning rate (unilm: 3e-5 base, "
         "2e-5 large)")
-    add("--min-lr", type=NON_NEG_FLOAT, default=1e-6)
-    add("--warmup-epochs", type=NON_NEG_FLOAT, default=1.0)
+    add("--min-lr", type=NON_NEG_FLOAT, default=1e-6, help="end of the cosine schedule")
+    add("--warmup-epochs", type=NON_NEG_FLOAT, default=1.0, help="linear warmup length")
     add("--warmup-steps", type=NON_NEG_INT, help="overrides --warmup-epochs")
-    add("--weight-decay", type=NON_NEG_FLOAT, default=0.01)
+    add("--weight-decay", type=NON_NEG_FLOAT, default=0.01,
+        help="AdamW decay, not on biases, norms, CLS and position embeddings")
     add("--head-lr-mult", type=POS_FLOAT, default=20.0, help="lr multiplier of head.*")
     add("--layer-decay", type=POS_FLOAT, default=1.0, help="layer-wise lr decay (1: off)")
-    add("--drop-path", type=UNIT_FLOAT, default=0.1)
+    add("--drop-path", type=UNIT_FLOAT, default=0.1, help="stochastic depth rate")
     add("--clip-grad", type=POS_FLOAT, help="clip the gradient norm to this value")
     add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
         help="mixed precision: auto is bf16 on GPUs, off on CPU")
@@ -99,28 +112,32 @@ def _training_options(add: _Adder, command: str) -> None:
         help="unfreeze one more layer every this many epochs")
     add("--no-augment", dest="augment", action="store_false", default=True,
         help="train on the eval transform")
-    add("--no-randaug", dest="randaug", action="store_false", default=True)
-    add("--hflip", action="store_true", default=False)
-    add("--seed", type=NON_NEG_INT, default=0)
-    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS)
+    add("--no-randaug", dest="randaug", action="store_false", default=True,
+        help="random resized crop only")
+    add("--hflip", action="store_true", default=False,
+        help="random horizontal flips (they swap left and right in questions)")
+    add("--seed", type=NON_NEG_INT, default=0, help="fixes init, data order, augmentation")
+    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS,
+        help="data loading processes per training process")
     add("--eval-every", type=NON_NEG_INT, default=0, help="steps (0: each epoch)")
     add("--save-every", type=NON_NEG_INT, default=0,
         help="steps between resumable checkpoints (also saved each epoch)")
     add("--log-every", type=POS_INT, default=50, help="steps between log lines")
     add("--patience", type=NON_NEG_INT, default=0,
         help="stop after this many evaluations without improvement (0: never)")
-    add("--val-split", default="val")
+    add("--val-split", default="val", help="split for validation and best.pth")
     add("--limit-train", type=POS_INT, help="use the first N train samples")
     add("--limit-val", type=POS_INT, help="use the first N validation samples")
     add("--skip-bad", action="store_true", default=False,
         help="skip malformed VizWiz entries instead of stopping")
     add("--device", default="auto", help="auto, cpu or cuda")
-    add("--no-progress", dest="progress", action="store_false", default=True)
+    add("--no-progress", dest="progress", action="store_false", default=True,
+        help="no progress bar")
     if command == "distill":
-        add("--teacher", help="teacher checkpoint (ours)")
+        add("--teacher", help="teacher checkpoint (ours); required unless --resume")
         add("--kd", choices=KD_LOSSES, default="sigmoid",
             help="sigmoid: BCE to the teacher's sigmoid (fits the BCE head); softmax: KL x T^2")
-        add("--temperature", type=POS_FLOAT, default=1.0)
+        add("--temperature", type=POS_FLOAT, default=1.0, help="KD temperature T")
         add("--hard-weight", type=UNIT_FLOAT, default=0.5,
             help="weight of the ground-truth loss; the KD loss gets 1 - this")
         add("--online-teacher", action="store_true", default=False,
@@ -136,38 +153,47 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
         ("finetune", "train a model on VizWiz or easy-VQA"),
         ("distill", "train a student from a teacher's logits and the ground truth"),
     ):
-        p = sub.add_parser(command, help=text, description=text)
+        p = sub.add_parser(
+            command, help=text, description=text,
+            formatter_class=_Help,
+        )
         _training_options(_Adder(p, explicit_only), command)
 
-    p = sub.add_parser("evaluate", help="predictions and the metric of a checkpoint")
+    p = sub.add_parser(
+        "evaluate", help="predictions and the metric of a checkpoint",
+        formatter_class=_Help,
+    )
     add = _Adder(p, explicit_only)
     add("checkpoint")
     add("--data", required=not explicit_only, help="'easy-vqa' or 'vizwiz:DIR'")
-    add("--split", choices=("train", "val", "test"), default="val")
+    add("--split", choices=("train", "val", "test"), default="val", help="split to predict")
     add("--out", required=not explicit_only, help="predictions file (JSON)")
     add("--metrics-json", help="default: OUT with .metrics.json")
     add("--arch", help="needed for official checkpoints")
-    add("--img-size", type=POS_INT)
+    add("--img-size", type=POS_INT, help="input resolution (default: the checkpoint's)")
     add("--tokenizer", help="default: the checkpoint's")
-    add("--text-len", type=POS_INT, default=64)
+    add("--text-len", type=POS_INT, default=64, help="with --tokenizer")
     add("--answers", help="default: the checkpoint's")
-    add("--batch-size", type=POS_INT, default=32)
-    add("--limit", type=POS_INT)
-    add("--skip-bad", action="store_true", default=False)
-    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS)
-    add("--device", default="auto")
-    add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto")
+    add("--batch-size", type=POS_INT, default=32, help="samples per process per batch")
+    add("--limit", type=POS_INT, help="predict the first N samples")
+    add("--skip-bad", action="store_true", default=False, help="skip malformed VizWiz entries")
+    add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS, help="data loaders")
+    add("--device", default="auto", help="auto, cpu or cuda")
+    add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
+        help="mixed precision: auto is bf16 on GPUs, off on CPU")
     add("--trust-checkpoint", action="store_true", default=False,
         help="allow checkpoints that need arbitrary unpickling")
 
-    p = sub.add_parser("describe", help="parameters, GMACs and sizes of configurations")
+    p = sub.add_parser(
+        "describe", help="parameters, GMACs and sizes of configurations", formatter_class=_Help
+    )
     add = _Adder(p, explicit_only)
     add("arch", nargs="*", help="configurations (default: all)")
-    add("--img-size", type=POS_INT)
-    add("--num-answers", type=POS_INT)
-    add("--vocab-size", type=POS_INT)
-    add("--text-len", type=POS_INT, default=64)
-    add("--json", action="store_true", default=False)
+    add("--img-size", type=POS_INT, help="default: each arch's")
+    add("--num-answers", type=POS_INT, help="default: 3129")
+    add("--vocab-size", type=POS_INT, help="text embedding rows (default: BEiT-3's 64010)")
+    add("--text-len", type=POS_INT, default=64, help="question tokens counted in GMACs")
+    add("--json", action="store_true", default=False, help="JSON instead of a table")
     return parser
 
 
