@@ -10,7 +10,8 @@ Random weights give near-flat logits, so the int8 exports run with --min-top1 0 
 Takes ~25 minutes and ~8 GB of memory on 2 cores (two exports run side by side).
 
     python scripts/bench_formats.py [--runs 10] [--warmup 2] [--threads N] [--formats all]
-                                    [--out DIR] [--tokenizer SPM] [--models NAME:ARCH:SIZE ...]
+                                    [--out DIR [--measure-only]] [--tokenizer SPM]
+                                    [--models NAME:ARCH:SIZE ...]
 """
 
 from __future__ import annotations
@@ -148,20 +149,32 @@ def main() -> None:
         "--models", nargs="+", default=MODELS, metavar="NAME:ARCH:SIZE",
         help="models to compare, the first as the base (default: %(default)s)",
     )
+    parser.add_argument(
+        "--measure-only", action="store_true",
+        help="measure the bundles an earlier run left in --out again, without exporting",
+    )
     args = parser.parse_args()
+    if args.measure_only and args.out is None:
+        parser.error("--measure-only needs --out (the folder of an earlier run)")
     models = [tuple(m.split(":")) for m in args.models]
 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_formats.") as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
-        tokenizer = _tokenizer(args.tokenizer, root)
-        checkpoints = [
-            _checkpoint(name, arch, int(size), tokenizer, root) for name, arch, size in models
-        ]
-        print(f"exporting (log: {root / 'export.log'})", flush=True)
-        _export_all(checkpoints, args.formats, root / "export.log")
-        print(f"exported in {time.perf_counter() - start:.0f} s; measuring", flush=True)
+        if args.measure_only:
+            checkpoints = [root / name / f"{name}.pth" for name, _, _ in models]
+            missing = [str(c) for c in checkpoints if not c.is_file()]
+            if missing:
+                parser.error(f"--measure-only: no earlier run in {root} ({', '.join(missing)})")
+        else:
+            tokenizer = _tokenizer(args.tokenizer, root)
+            checkpoints = [
+                _checkpoint(name, arch, int(size), tokenizer, root) for name, arch, size in models
+            ]
+            print(f"exporting (log: {root / 'export.log'})", flush=True)
+            _export_all(checkpoints, args.formats, root / "export.log")
+            print(f"exported in {time.perf_counter() - start:.0f} s; measuring", flush=True)
         bundles = [b for checkpoint in checkpoints for b in _bundles(checkpoint.parent)]
         results = root / "results.jsonl"
         command = [sys.executable, "-m", "benchmark", *map(str, bundles), "--runs",
