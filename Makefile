@@ -27,7 +27,7 @@ lint: setup
 	$(PY) -m ruff check .
 
 demo: setup
-	$(PY) scripts/easy_vqa_demo.py
+	PY=$(abspath $(PY)) scripts/easy_vqa_demo.sh
 
 clean:
 	rm -rf $(VENV)

@@ -262,6 +262,7 @@ def _plot_latency(rows, names, path: Path, plt) -> bool:
     data = [rows[i]["latency_ms"]["samples"] for i in chosen]
     ax.boxplot(data, vert=False, whis=(1, 99), showmeans=True)
     ax.set_yticks(range(1, len(chosen) + 1), [names[i] for i in chosen], fontsize=8)
+    ax.invert_yaxis()  # first row on top, as in the table
     _log_if_wide(ax, [min(d) for d in data] + [max(d) for d in data])
     ax.set_xlabel("latency per run, batch 1 (ms); whiskers p1-p99, triangle = mean")
     ax.set_title("Latency distributions")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job on the embedded default data set (easy-VQA), end to end on a CPU:
+# finetune a teacher, distil a student a quarter of its size from it, export the student to every
+# phone format with int8 quantization (each bundle parity-checked), then benchmark the bundles
+# (latency, memory, size, official VizWiz accuracy) and write a report.
+#
+#   scripts/easy_vqa_demo.sh            (make demo runs it inside .venv)
+#   EPOCHS=6 OUT=runs/big scripts/easy_vqa_demo.sh
+set -euo pipefail
+
+PY=${PY:-python}
+OUT=${OUT:-runs/demo}
+EPOCHS=${EPOCHS:-2}
+LIMIT=${LIMIT:-1000}
+COMMON=(--data easy-vqa --epochs "$EPOCHS" --batch-size 32 --text-len 22 --no-augment --overwrite)
+
+echo "== 1/4 teacher: beit3_easyvqa_teacher, $EPOCHS epochs"
+$PY -m train finetune --arch beit3_easyvqa_teacher --lr 1e-3 --out "$OUT/teacher" "${COMMON[@]}"
+
+echo "== 2/4 student: beit3_easyvqa_student distilled from the teacher"
+$PY -m train distill --teacher "$OUT/teacher/best.pth" --arch beit3_easyvqa_student --lr 1e-3 \
+    --out "$OUT/student" "${COMMON[@]}"
+
+echo "== 3/4 export: every format, int8"
+$PY -m export "$OUT/student/best.pth" --format all --int8 --out "$OUT/bundles" --overwrite
+
+echo "== 4/4 benchmark: $LIMIT easy-VQA test questions through every runtime"
+$PY -m benchmark run "$OUT"/bundles/*/ --data easy-vqa --split test --limit "$LIMIT" \
+    --runs 20 --warmup 3 --out "$OUT/results.jsonl" --report "$OUT/report"
+
+echo "report: $OUT/report/report.md"
