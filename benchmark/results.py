@@ -7,16 +7,13 @@ so an interrupted run leaves a readable file holding every row finished so far.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+from vqa.io import atomic_write_text
+from vqa.schema import load_schema, schema_problems
 
 RESULTS_VERSION = 1
 
@@ -25,10 +22,8 @@ class ResultsError(ValueError):
     """A row or results file that does not follow the schema; the message names where."""
 
 
-@cache
 def results_schema() -> dict[str, Any]:
-    text = resources.files("benchmark").joinpath("schemas/results.schema.json").read_text("utf-8")
-    return json.loads(text)
+    return load_schema("benchmark", "results.schema.json")
 
 
 def now_iso() -> str:
@@ -42,12 +37,8 @@ def validate_row(row: Any, where: str = "row") -> None:
             f"{where}: results schema version {row.get('schema_version')!r} is not supported "
             f"(this toolkit reads version {RESULTS_VERSION})"
         )
-    validator = jsonschema.Draft202012Validator(results_schema())
-    errors = sorted(validator.iter_errors(row), key=lambda e: list(e.absolute_path))
-    if errors:
-        details = "; ".join(
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5]
-        )
+    details = schema_problems(row, results_schema())
+    if details:
         raise ResultsError(f"{where}: does not follow the results schema: {details}")
 
 
@@ -113,16 +104,9 @@ class ResultsFile:
             self.add(row)
 
     def _write(self) -> None:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        atomic_write_text(
+            self.path,
+            "".join(
+                json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n" for row in self.rows
+            ),
         )
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                for row in self.rows:
-                    f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

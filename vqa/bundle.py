@@ -12,14 +12,11 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from vqa.io import atomic_write_text
+from vqa.schema import load_schema, schema_problems
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -29,19 +26,13 @@ class BundleError(ValueError):
     """A bundle that is missing, malformed or does not match its manifest."""
 
 
-@cache
 def manifest_schema() -> dict[str, Any]:
-    text = resources.files("vqa").joinpath("schemas/manifest.schema.json").read_text("utf-8")
-    return json.loads(text)
+    return load_schema("vqa", "manifest.schema.json")
 
 
 def validate_manifest(manifest: dict[str, Any], source: str | Path = "manifest") -> None:
-    validator = jsonschema.Draft202012Validator(manifest_schema())
-    errors = sorted(validator.iter_errors(manifest), key=lambda e: list(e.absolute_path))
-    if errors:
-        details = "; ".join(
-            f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5]
-        )
+    details = schema_problems(manifest, manifest_schema())
+    if details:
         raise BundleError(f"{source}: manifest does not follow the schema: {details}")
 
 
