@@ -27,7 +27,7 @@ echo "== 3/4 export: every format, int8"
 $PY -m export "$OUT/student/best.pth" --format all --int8 --out "$OUT/bundles" --overwrite
 
 echo "== 4/4 benchmark: $LIMIT easy-VQA test questions through every runtime"
-$PY -m benchmark run "$OUT"/bundles/*/ --data easy-vqa --split test --limit "$LIMIT" \
-    --runs 20 --warmup 3 --out "$OUT/results.jsonl" --report "$OUT/report"
+$PY -m benchmark run "$OUT"/bundles/*/ --checkpoint "$OUT/student/best.pth" --data easy-vqa \
+    --split test --limit "$LIMIT" --runs 20 --warmup 3 --out "$OUT/results.jsonl" --report "$OUT/report"
 
 echo "report: $OUT/report/report.md"
