@@ -39,6 +39,14 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path).state_dict
 
 
+def _train(args: list[str]) -> None:
+    """`python -m train` in a fresh interpreter: runs to be compared share no process state
+    (thread counts or backend flags other tests may have set in this one)."""
+    result = subprocess.run([sys.executable, "-m", "train", *args], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def _state(path: Path) -> dict | None:
     try:
         return read_checkpoint(path).extra["train_state"]
@@ -50,7 +58,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_exact(common, tmp_path):
     # Drop path draws from the global RNG in the training process: its state must be restored.
     args = [*common, "--epochs", "2", "--batch-size", "2", "--save-every", "2",
             "--drop-path", "0.2"]
-    assert main([*args, "--out", str(tmp_path / "ref"), "--num-workers", "0"]) == 0
+    _train([*args, "--out", str(tmp_path / "ref"), "--num-workers", "0"])
 
     run = tmp_path / "run"
     process = subprocess.Popen(
@@ -74,7 +82,7 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_exact(common, tmp_path):
     assert 0 < position["micro"] and position["step"] < 16  # mid-epoch, unfinished
 
     # Workers may change on resume: augmentation is seeded per sample, not per process.
-    assert main(["finetune", "--resume", str(run), "--num-workers", "1"]) == 0
+    _train(["finetune", "--resume", str(run), "--num-workers", "1"])
     ref, resumed = _weights(tmp_path / "ref" / "last.pth"), _weights(run / "last.pth")
     assert ref.keys() == resumed.keys()
     assert all(torch.equal(ref[k], resumed[k]) for k in ref)
@@ -88,8 +96,8 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_exact(common, tmp_path):
 def test_two_processes_with_gloo_match_one_process(common, tmp_path):
     """Same global batch: 4 x 1 process against 1 x 2 processes x 2 accumulated micro-steps."""
     args = [*common, "--max-steps", "4", "--drop-path", "0", "--num-workers", "0"]
-    assert main([*args, "--batch-size", "4", "--out", str(tmp_path / "one")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    assert main([*args, "--batch-size", "4", "--out", str(tmp_path / "one")]) == 0
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
          "-m", "train", *args, "--batch-size", "1", "--accum-steps", "2",
