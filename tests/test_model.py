@@ -7,7 +7,13 @@ from torchscale.architecture.config import EncoderConfig
 from torchscale.model.BEiT3 import BEiT3
 
 from vqa.configs import UnknownArchError, get_config, list_configs
-from vqa.model import config_macs, config_parameters, count_parameters, create_model
+from vqa.model import (
+    config_macs,
+    config_parameters,
+    count_parameters,
+    create_model,
+    reinit_for_scratch,
+)
 
 
 def _inputs(batch: int = 2, img: int = 32, length: int = 16, real: int = 6):
@@ -85,4 +91,17 @@ def test_init_follows_unilm_truncated_normal():
     weight = model.head[0].weight
     assert weight.abs().max() <= 0.02 + 1e-7
     assert 0.005 < weight.std() < 0.02
+    assert torch.equal(model.head[1].weight, torch.ones_like(model.head[1].weight))
+
+
+def test_scratch_init_puts_tables_and_linears_at_std_002():
+    model = create_model("beit3_tiny")
+    assert model.beit3.encoder.embed_positions.A.weight.std() > 0.5  # unilm leaves N(0, 1)
+    reinit_for_scratch(model)
+    for name in ("beit3.encoder.embed_positions.A.weight", "beit3.text_embed.weight",
+                 "beit3.encoder.layers.0.ffn.A.fc1.weight", "head.3.weight"):
+        weight = dict(model.named_parameters())[name]
+        assert weight.abs().max() <= 0.04 + 1e-7, name
+        assert 0.015 < weight.std() < 0.02, name
+    assert model.beit3.vision_embed.cls_token.abs().max() < 1e-4
     assert torch.equal(model.head[1].weight, torch.ones_like(model.head[1].weight))

@@ -25,7 +25,7 @@ from vqa.answers import AnswerVocab
 from vqa.checkpoint import Checkpoint, model_from_checkpoint, read_checkpoint, tokenizer_record
 from vqa.configs import BEiT3Config, UnknownArchError, get_config
 from vqa.data import VQASample
-from vqa.model import BEiT3ForVQA, create_model
+from vqa.model import BEiT3ForVQA, create_model, reinit_for_scratch
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
 EASY_VQA_SPM_PIECES = 1000
@@ -138,7 +138,9 @@ def _model(
         )
     if init is None:
         torch.manual_seed(args.seed)
-        return create_model(config.replace(vocab_size=tokenizer.vocab_size))
+        model = create_model(config.replace(vocab_size=tokenizer.vocab_size))
+        reinit_for_scratch(model)
+        return model
     layers = parse_layers(args.init_layers) if args.init_layers else None
     init_answers = AnswerVocab.load(args.init_answers).answers if args.init_answers else None
     torch.manual_seed(args.seed)
