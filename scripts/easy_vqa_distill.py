@@ -15,7 +15,7 @@ sees.
 
     PYTHONPATH=. python scripts/easy_vqa_distill.py [--out runs/easy_vqa_distill] [--quick]
 
-The default run takes about 30 minutes on 2 CPU cores; --quick is a smoke run of a few minutes
+The default run takes about 40 minutes on 2 CPU cores; --quick is a smoke run of a few minutes
 (small subsets, low accuracy). Runs in OUT are replaced each time.
 """
 

@@ -16,7 +16,7 @@ from train.teacher_cache import TeacherCache
 from vqa.checkpoint import load_model, read_checkpoint
 from vqa.data import load_vizwiz
 from vqa.data.fixtures import write_vizwiz_fixture
-from vqa.model import create_model
+from vqa.model import create_model, reinit_for_scratch
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
 REPO = Path(__file__).resolve().parents[1]
@@ -147,7 +147,9 @@ def test_easy_vqa_subset_trains_and_stores_its_own_tokenizer(tmp_path, capsys):
 
 def _initial_weights(path: Path) -> dict[str, torch.Tensor]:
     torch.manual_seed(0)  # the runs' --seed: what the model started from
-    return create_model(read_checkpoint(path).config).state_dict()
+    model = create_model(read_checkpoint(path).config)
+    reinit_for_scratch(model)
+    return model.state_dict()
 
 
 def test_freezing_then_progressive_unfreezing(data, tmp_path, capsys):
