@@ -15,7 +15,8 @@ TRAIN_QUESTIONS=${TRAIN_QUESTIONS:-8000}  # of easy-VQA's 34,770: a few minutes 
 LIMIT=${LIMIT:-1000}
 COMMON=(--data easy-vqa --epochs "$EPOCHS" --batch-size 32 --text-len 22 --no-augment --overwrite
         --limit-train "$TRAIN_QUESTIONS" --limit-val 500 --no-progress
-        --head-lr-mult 1 --drop-path 0 --weight-decay 0.05 --warmup-steps 100 --clip-grad 1.0)
+        --balance answer-type --head-lr-mult 1 --drop-path 0 --weight-decay 0.05 --warmup-steps 100
+        --clip-grad 1.0)
 
 echo "== 1/4 teacher: beit3_easyvqa_teacher, $EPOCHS epochs over $TRAIN_QUESTIONS questions"
 $PY -m train finetune --arch beit3_easyvqa_teacher --lr 3e-4 --out "$OUT/teacher" "${COMMON[@]}"

@@ -131,7 +131,8 @@ def test_easy_vqa_subset_trains_and_stores_its_own_tokenizer(tmp_path, capsys):
     out = tmp_path / "easy"
     assert main(["finetune", "--data", "easy-vqa", "--limit-train", "16", "--limit-val", "8",
                  "--max-steps", "2", "--batch-size", "8", "--img-size", "32", "--lr", "1e-3",
-                 "--no-augment", "--out", str(out), *TINY]) == 0
+                 "--no-augment", "--balance", "answer-type", "--out", str(out), *TINY]) == 0
+    assert "answer types balanced" in capsys.readouterr().out
     ckpt = read_checkpoint(out / "best.pth")
     assert len(ckpt.answers) == 13 and "unanswerable" not in ckpt.answers
     tokenizer = Tokenizer.from_bytes(ckpt.tokenizer["model"], max_len=16)

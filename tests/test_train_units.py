@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from train.data import answer_type_weights
 from train.describe import describe, int8_bytes
 from train.errors import one_line
 from train.freeze import apply_freeze, frozen_layers
@@ -113,6 +115,44 @@ def test_epoch_order_is_reproducible_sharded_and_resumable():
             == single
     with pytest.raises(ValueError, match="fewer than one global batch"):
         EpochOrder(3, global_batch=4, seed=0)
+
+
+def test_weighted_epoch_order_draws_by_weight_and_stays_reproducible():
+    weights = torch.tensor([0.0, 1.0, 1.0, 2.0] * 25, dtype=torch.float64)
+    order = EpochOrder(100, global_batch=10, seed=5, weights=weights)
+    first = list(order)
+    assert first == list(EpochOrder(100, 10, seed=5, weights=weights))
+    indices = [i for i, _ in first]
+    assert len(indices) == 100 and all(i % 4 for i in indices)  # zero weight: never drawn
+    assert len(set(indices)) < 100  # with replacement
+    seeds = [seed for _, seed in first]
+    assert len(set(seeds)) == 100  # a sample drawn twice gets two augmentations
+    order.set_position(0, start=30)
+    assert list(order) == first[30:]
+    ranks = [EpochOrder(100, 10, seed=5, rank=r, world_size=2, weights=weights) for r in range(2)]
+    merged = [None] * 100
+    merged[0::2], merged[1::2] = list(ranks[0]), list(ranks[1])
+    assert merged == first
+    counts = np.bincount(
+        [i % 4 for e in range(20) for i in EpochOrder(100, 10, seed=e, weights=weights).order(0)],
+        minlength=4,
+    )
+    assert counts[3] / counts[1] == pytest.approx(2.0, rel=0.15)
+    with pytest.raises(ValueError, match="non-negative sampling weights"):
+        EpochOrder(100, 10, seed=0, weights=torch.zeros(100))
+    with pytest.raises(ValueError, match="non-negative sampling weights"):
+        EpochOrder(100, 10, seed=0, weights=torch.ones(99))
+
+
+def test_answer_type_weights_give_each_type_the_same_share():
+    types = ["yes/no"] * 6 + ["other"] * 3 + ["number"]
+    samples = [VQASample(f"q{i}", Path(f"{i}.png"), "q?", ("a",) * 10, t, 1)
+               for i, t in enumerate(types)]
+    weights = answer_type_weights(samples)
+    shares = dict.fromkeys(types, 0.0)
+    for weight, answer_type in zip(weights.tolist(), types, strict=True):
+        shares[answer_type] += weight
+    assert shares == pytest.approx({"yes/no": 1.0, "other": 1.0, "number": 1.0})
 
 
 class _Noise(Dataset):

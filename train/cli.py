@@ -116,6 +116,9 @@ def _training_options(add: _Adder, command: str) -> None:
         help="random resized crop only")
     add("--hflip", action="store_true", default=False,
         help="random horizontal flips (they swap left and right in questions)")
+    add("--balance", choices=("none", "answer-type"), default="none",
+        help="answer-type: draw training samples (with replacement) so that every answer type "
+        "gets the same share")
     add("--seed", type=NON_NEG_INT, default=0, help="fixes init, data order, augmentation")
     add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS,
         help="data loading processes per training process")

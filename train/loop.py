@@ -24,6 +24,7 @@ from torch.utils.data import DataLoader
 
 from train import teacher_cache
 from train.components import Components, amp_dtype
+from train.data import answer_type_weights
 from train.distributed import Dist, all_true, broadcast_object, gather_objects
 from train.errors import NonFiniteLossError, TrainError
 from train.freeze import apply_freeze, frozen_layers
@@ -75,6 +76,7 @@ class Trainer:
             seed=args.seed,
             rank=ctx.rank,
             world_size=ctx.world_size,
+            weights=answer_type_weights(parts.train) if args.balance == "answer-type" else None,
         )
         self.steps_per_epoch = self.order.steps_per_epoch
         total = args.epochs * self.steps_per_epoch
@@ -125,7 +127,8 @@ class Trainer:
             f"{len(self.parts.vocab)} answers; {len(self.parts.train)} train / "
             f"{len(self.parts.val)} {args.val_split} samples; global batch {global_batch} "
             f"({args.batch_size} x {ctx.world_size} process(es) x {self.accum} accumulation); "
-            f"{self.steps_per_epoch} steps/epoch, {self.total_steps} steps; device "
+            f"{self.steps_per_epoch} steps/epoch, {self.total_steps} steps; "
+            f"{'answer types balanced, ' if args.balance == 'answer-type' else ''}device "
             f"{ctx.device}, amp {self.amp or 'off'}"
         )
 

@@ -1,10 +1,11 @@
 """A data order that is a pure function of (seed, epoch), can start mid-epoch, and shards by rank.
 
 Exact resume needs the order and each sample's augmentation to be reproducible from a saved
-position alone. The order is a permutation drawn from (seed, epoch); each rank takes every
-world_size-th entry, so ranks together consume the same global batches a single process would.
-Each sample carries its own RNG seed from (seed, epoch, index), so its augmentation does not
-depend on worker count, rank, or where a run was resumed.
+position alone. The order is a permutation drawn from (seed, epoch), or with sampling weights a
+draw with replacement; each rank takes every world_size-th entry, so ranks together consume the
+same global batches a single process would. Each sample carries its own RNG seed from (seed,
+epoch, position in the epoch), so its augmentation does not depend on worker count, rank, or
+where a run was resumed, and a sample drawn twice is augmented twice differently.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class EpochOrder(Sampler[tuple[int, int]]):
         rank: int = 0,
         world_size: int = 1,
         shuffle: bool = True,
+        weights: torch.Tensor | None = None,
     ) -> None:
         if num_samples < global_batch:
             raise ValueError(
@@ -51,6 +53,11 @@ class EpochOrder(Sampler[tuple[int, int]]):
         self.rank = rank
         self.world_size = world_size
         self.shuffle = shuffle
+        if weights is not None and (
+            weights.shape != (num_samples,) or not bool((weights >= 0).all() & (weights.sum() > 0))
+        ):
+            raise ValueError(f"need {num_samples} non-negative sampling weights, not all zero")
+        self.weights = weights
         self.epoch = 0
         self.start = 0
 
@@ -66,16 +73,21 @@ class EpochOrder(Sampler[tuple[int, int]]):
     def order(self, epoch: int) -> torch.Tensor:
         """This rank's indices of `epoch`, from its beginning."""
         used = self.steps_per_epoch * self.global_batch
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
-            perm = torch.randperm(self.num_samples, generator=generator)
+        generator = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
+        if self.weights is not None:
+            drawn = torch.multinomial(self.weights, used, replacement=True, generator=generator)
+        elif self.shuffle:
+            drawn = torch.randperm(self.num_samples, generator=generator)
         else:
-            perm = torch.arange(self.num_samples)
-        return perm[:used][self.rank :: self.world_size]
+            drawn = torch.arange(self.num_samples)
+        return drawn[:used][self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        for index in self.order(self.epoch)[self.start :].tolist():
-            yield index, mixed_seed(self.seed, self.epoch, index)
+        indices = self.order(self.epoch)[self.start :].tolist()
+        first = self.rank + self.start * self.world_size
+        for offset, index in enumerate(indices):
+            position = first + offset * self.world_size
+            yield index, mixed_seed(self.seed, self.epoch, position)
 
     def __len__(self) -> int:
         return self.steps_per_epoch * self.global_batch // self.world_size - self.start
