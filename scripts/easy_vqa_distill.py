@@ -17,8 +17,8 @@ sees.
 
 Each training run goes through torchrun with --processes one-thread processes (DDP, gloo), the
 answer types balanced (--balance answer-type). The default run takes about 75 minutes on 2 CPU
-cores; --quick is a smoke run of a few minutes
-(small subsets, low accuracy). Runs in OUT are replaced each time.
+cores; --quick is a smoke run of a few minutes (small subsets, low accuracy). Runs in OUT are
+replaced each time.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ TEXT_LEN = "22"  # the longest easy-VQA question is 20 pieces with its tokenizer
 def _run(argv: list[str], processes: int = 1) -> float:
     """Run `python -m train ...`, through torchrun when `processes` > 1; its wall time in seconds.
 
-    Small models on a CPU use one core badly: two one-thread processes (DDP, gloo) train about
-    twice as many samples a second as one two-thread process.
+    Models this small split poorly over threads: one-thread processes (DDP, gloo) keep the
+    cores busier than one process with as many threads.
     """
     start = time.perf_counter()
     if processes > 1:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,5 @@ def answer_type_weights(samples: Sequence[VQASample]) -> torch.Tensor:
     Without them the common type starves the others: easy-VQA is 74 % yes/no, and its shape
     questions (13 %) are learned last and slowest.
     """
-    counts: dict[str | None, int] = {}
-    for sample in samples:
-        counts[sample.answer_type] = counts.get(sample.answer_type, 0) + 1
+    counts = Counter(s.answer_type for s in samples)
     return torch.tensor([1.0 / counts[s.answer_type] for s in samples], dtype=torch.float64)
