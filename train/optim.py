@@ -72,8 +72,14 @@ def param_groups(model: nn.Module, cfg: OptimConfig, num_layers: int) -> list[di
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig, num_layers: int) -> torch.optim.AdamW:
+    """AdamW, fused where torch has a fused kernel for the parameters' device.
+
+    The fused step is several times faster than the per-tensor loop, which on a CPU is a
+    noticeable share of a small model's step.
+    """
+    fused = all(p.device.type in ("cpu", "cuda") for p in model.parameters())
     return torch.optim.AdamW(
-        param_groups(model, cfg, num_layers), lr=cfg.lr, betas=BETAS, eps=EPS
+        param_groups(model, cfg, num_layers), lr=cfg.lr, betas=BETAS, eps=EPS, fused=fused
     )
 
 
