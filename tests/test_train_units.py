@@ -68,6 +68,23 @@ def test_schedule_warms_up_then_follows_a_cosine_to_min_lr():
     assert optimizer.defaults["betas"] == (0.9, 0.98) and optimizer.defaults["eps"] == 1e-8
 
 
+def test_optimizer_is_fused_on_cpu_and_steps_like_the_reference_adamw():
+    model, reference = _tiny(), _tiny()
+    reference.load_state_dict(model.state_dict())
+    cfg = OptimConfig(lr=1e-3, weight_decay=0.05)
+    fused = build_optimizer(model, cfg, 2)
+    assert fused.defaults["fused"]
+    plain = torch.optim.AdamW(param_groups(reference, cfg, 2), lr=cfg.lr, betas=(0.9, 0.98),
+                              eps=1e-8)
+    for _ in range(3):
+        for net, optimizer in ((model, fused), (reference, plain)):
+            optimizer.zero_grad()
+            sum(p.square().sum() for p in net.parameters()).backward()
+            optimizer.step()
+    for got, want in zip(model.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(got, want)
+
+
 def test_soft_bce_is_summed_over_answers_and_averaged_over_the_batch():
     logits, targets = torch.randn(4, 7), torch.rand(4, 7)
     unilm = F.binary_cross_entropy_with_logits(logits, targets) * 7
