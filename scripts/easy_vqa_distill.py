@@ -80,7 +80,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/easy_vqa_distill"))
     parser.add_argument("--teacher-epochs", type=int, default=10)
-    parser.add_argument("--student-epochs", type=int, default=8)
+    parser.add_argument("--student-epochs", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=32, help="global batch")
     parser.add_argument("--processes", type=int, default=2,
                         help="training processes (torchrun, one thread each)")
