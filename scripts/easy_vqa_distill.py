@@ -16,7 +16,7 @@ sees.
     PYTHONPATH=. python scripts/easy_vqa_distill.py [--out runs/easy_vqa_distill] [--quick]
 
 Each training run goes through torchrun with --processes one-thread processes (DDP, gloo), the
-answer types balanced (--balance answer-type). The default run takes about 75 minutes on 2 CPU
+answer types balanced (--balance answer-type). The default run takes about 77 minutes on 2 CPU
 cores; --quick is a smoke run of a few minutes (small subsets, low accuracy). Runs in OUT are
 replaced each time.
 """
