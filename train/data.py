@@ -115,8 +115,8 @@ def tokenizer_from_record(record: dict[str, Any], source: Path | str) -> Tokeniz
 def answer_type_weights(samples: Sequence[VQASample]) -> torch.Tensor:
     """Sampling weights that give every answer type the same share of the draws.
 
-    Without them the common type starves the others: easy-VQA is 74 % yes/no, and its shape
-    questions (13 %) are learned last and slowest.
+    Without them the common type dominates the loss: easy-VQA's training questions are 74 %
+    yes/no.
     """
     counts = Counter(s.answer_type for s in samples)
     return torch.tensor([1.0 / counts[s.answer_type] for s in samples], dtype=torch.float64)

@@ -109,7 +109,7 @@ class SeededDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         index, seed = key
         with torch.random.fork_rng(devices=[]):
-            # The CPU generator alone: torch.manual_seed also queues a CUDA seeding call, and
-            # records a stack trace for it, which cost a fifth of a small model's step time.
+            # The CPU generator alone: torch.manual_seed also queues a CUDA seeding call and
+            # records a stack trace for it, a real cost per sample when the model is small.
             torch.default_generator.manual_seed(seed)
             return self.dataset[index]
