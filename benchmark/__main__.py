@@ -12,9 +12,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from benchmark import android, ingest, report, run, score
+from benchmark import android, ingest, report, run, samples, score
 
-SUBCOMMANDS = (run, score, ingest, report, android)
+SUBCOMMANDS = (run, score, ingest, report, android, samples)
 DEFAULT_COMMAND = "run"
 
 

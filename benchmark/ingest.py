@@ -1,13 +1,18 @@
 """`python -m benchmark ingest FILE.json`: add rows a demo app wrote on a phone to a results file.
 
 The apps write rows in the same schema as the host harness (device = phone model and OS). Sizes
-the app did not record are filled in from the bundle's manifest when --bundle is given.
+the app did not record are filled in from the bundle's manifest when --bundle is given. With
+--predictions and --samples, the predictions file an app wrote in its accuracy mode (over a
+folder from `benchmark samples`) is scored here with the official metric, and the figures go
+into the row's `accuracy`, beside the host rows of the same data; --reference adds the agreement
+with a PyTorch fp32 predictions file of the same samples.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +36,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--bundle",
         type=Path,
         help="the bundle the rows measured: fills in sizes and source checkpoint",
+    )
+    parser.add_argument(
+        "--predictions",
+        type=Path,
+        help="predictions file the app wrote in its accuracy mode (needs --samples)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=Path,
+        metavar="DIR",
+        help="the samples folder (from `benchmark samples`) the app predicted",
+    )
+    parser.add_argument(
+        "--reference",
+        type=Path,
+        help="PyTorch fp32 predictions of the same samples: adds agreement_fp32",
     )
     parser.add_argument(
         "--report",
@@ -80,12 +101,94 @@ def complete_from_bundle(row: dict[str, Any], bundle) -> dict[str, Any]:
     return row
 
 
-def ingest(files: list[Path], results_path: Path, bundle_path: Path | None = None) -> list[dict]:
-    """Validate the rows of `files`, complete them from the bundle, append them; returns them."""
-    from benchmark.results import ResultsFile, load_row_file, validate_row
+def _predictions_by_key(path: Path) -> dict[str, dict[str, Any]]:
+    from vqa.metrics import MetricInputError, load_predictions
+
+    by_key: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(load_predictions(path)):
+        key = entry.get("image")
+        if not isinstance(key, str) or not isinstance(entry.get("answer"), str):
+            raise MetricInputError(f"{path}: entry {i} needs a string 'image' and 'answer'")
+        if key in by_key:
+            raise MetricInputError(f"{path}: duplicate prediction for image {key}")
+        by_key[key] = entry
+    return by_key
+
+
+def score_app_predictions(
+    predictions_path: Path, samples_dir: Path, reference_path: Path | None = None
+) -> tuple[dict[str, Any], list[str]]:
+    """The row's `accuracy` for an app's predictions over a samples folder, and notes.
+
+    Every sample of the folder must have exactly one prediction (the metric refuses missing,
+    duplicate and unknown images). Agreement counts identical answer strings, as the host does.
+    """
+    from benchmark.samples import ANNOTATIONS_FILE, read_samples_index
+    from vqa.metrics import MetricInputError, load_annotations, load_predictions, score
+
+    index = read_samples_index(samples_dir)
+    annotations_path = Path(samples_dir) / ANNOTATIONS_FILE
+    annotations = load_annotations(annotations_path)
+    predictions = load_predictions(predictions_path)
+    keys = [entry["key"] for entry in index["samples"]]
+    accuracy: dict[str, Any] = {
+        "data": index["data"],
+        "split": index["split"],
+        "n": len(predictions),
+        "overall": None,
+        "predictions_file": str(predictions_path),
+        "annotations_file": str(annotations_path),
+        "batch_size": 1,
+        "agreement_fp32": None,
+    }
+    notes: list[str] = []
+    if all("answers" in entry for entry in annotations):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                scored = score(predictions, annotations)
+            except MetricInputError as err:
+                raise MetricInputError(
+                    f"cannot score {predictions_path} against {annotations_path}: {err}"
+                ) from None
+        notes.extend(str(w.message) for w in caught)
+        accuracy.update(
+            overall=scored["accuracy"]["overall"],
+            per_answer_type=scored["accuracy"]["per_answer_type"],
+            answerability_ap=scored["answerability"]["average_precision"],
+            answerability_f1=scored["answerability"]["f1"],
+        )
+    else:
+        notes.append(f"{annotations_path} has no answers: predictions not scored")
+    if reference_path is not None:
+        ours = _predictions_by_key(predictions_path)
+        theirs = _predictions_by_key(reference_path)
+        missing = next((key for key in keys if key not in theirs or key not in ours), None)
+        if missing is not None:
+            where = reference_path if missing not in theirs else predictions_path
+            raise MetricInputError(f"{where}: no prediction for sample {missing}")
+        same = sum(ours[key]["answer"] == theirs[key]["answer"] for key in keys)
+        accuracy["agreement_fp32"] = 100.0 * same / len(keys)
+    return accuracy, notes
+
+
+def ingest(
+    files: list[Path],
+    results_path: Path,
+    bundle_path: Path | None = None,
+    predictions: Path | None = None,
+    samples: Path | None = None,
+    reference: Path | None = None,
+) -> list[dict]:
+    """Validate the rows of `files`, complete them from the bundle, append them; returns them.
+
+    With `predictions` (and `samples`), the one row read gets the accuracy of those predictions.
+    """
+    from benchmark.results import ResultsError, ResultsFile, load_row_file, validate_row
     from vqa.bundle import read_bundle
 
     bundle = read_bundle(bundle_path) if bundle_path else None
+    scored = score_app_predictions(predictions, samples, reference) if predictions else None
     rows = []
     for path in files:
         for row in load_row_file(path):
@@ -93,6 +196,15 @@ def ingest(files: list[Path], results_path: Path, bundle_path: Path | None = Non
                 row = complete_from_bundle(row, bundle)
                 validate_row(row, f"{path} (completed from {bundle_path})")
             rows.append(row)
+    if scored is not None:
+        if len(rows) != 1:
+            raise ResultsError(
+                f"--predictions {predictions}: scores one row, but {len(rows)} rows were given"
+            )
+        accuracy, notes = scored
+        row = {**rows[0], "accuracy": accuracy, "notes": [*rows[0].get("notes", []), *notes]}
+        validate_row(row, f"{files[0]} (with the accuracy of {predictions})")
+        rows = [row]
     ResultsFile(results_path, append=True).extend(rows)
     return rows
 
@@ -100,11 +212,21 @@ def ingest(files: list[Path], results_path: Path, bundle_path: Path | None = Non
 def run(args: argparse.Namespace) -> int:
     from benchmark.report import write_report
     from benchmark.results import ResultsError, read_rows
+    from benchmark.samples import SamplesError
     from vqa.bundle import BundleError
+    from vqa.metrics import MetricInputError
 
+    if (args.predictions is None) != (args.samples is None):
+        print("error: --predictions and --samples go together", file=sys.stderr)
+        return 2
+    if args.reference is not None and args.predictions is None:
+        print("error: --reference needs --predictions and --samples", file=sys.stderr)
+        return 2
     try:
-        rows = ingest(args.files, args.results, args.bundle)
-    except (ResultsError, BundleError) as err:
+        rows = ingest(
+            args.files, args.results, args.bundle, args.predictions, args.samples, args.reference
+        )
+    except (ResultsError, BundleError, SamplesError, MetricInputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{len(rows)} rows added to {args.results}", file=sys.stderr)
