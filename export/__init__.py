@@ -1,8 +1,9 @@
 """Export a BEiT-3 VQA checkpoint to phone runtimes as verified bundles.
 
-One module a format (torchscript, onnx, coreml, executorch); every export writes a bundle folder
-(model files, manifest.json, tokenizer, answers) that appears only once its parity against the
-PyTorch fp32 model has been checked. Entry points: `python -m export` and `export_bundles`.
+One module a format, named after its runtime (lite_interpreter, onnx_runtime, coreml,
+executorch_runtime); every export writes a bundle folder (model files, manifest.json, tokenizer,
+answers) that appears only once its parity against the PyTorch fp32 model has been checked.
+Entry points: `python -m export` and `export_bundles`.
 """
 
 from export.errors import ExportError, ParityError

@@ -1,8 +1,10 @@
 """What every format module provides, and the registry that finds them by name.
 
-A format module (torchscript, onnx, coreml, executorch) defines one `FormatSpec`: which precisions
-it can produce (and why not the others), how it writes its model file(s) into a bundle folder,
-the static checks it runs on them, and how its real runtime runs them for the parity check.
+A format module, named after the runtime that runs it (lite_interpreter, onnx_runtime, coreml,
+executorch_runtime, so none shadows the package it imports), defines one `FormatSpec`: which
+precisions it can produce (and why not the others), how it writes its model file(s) into a
+bundle folder, the static checks it runs on them, and how its real runtime runs them for the
+parity check.
 """
 
 from __future__ import annotations
@@ -20,6 +22,13 @@ from torch import nn
 from export.errors import ExportError
 
 FORMAT_NAMES = ("torchscript", "onnx", "coreml", "executorch")
+FORMAT_MODULES = {
+    "torchscript": "lite_interpreter",
+    "onnx": "onnx_runtime",
+    "coreml": "coreml",
+    "executorch": "executorch_runtime",
+}
+"""The module of each format in `export` (and in `benchmark.runners` and `vqa.runtimes`)."""
 PRECISIONS = ("fp32", "fp16", "int8")
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
 """Core ML minimum deployment targets offered (ML programs need iOS 15; int8 weights iOS 16)."""
@@ -89,7 +98,7 @@ def get_format(name: str) -> FormatSpec:
     """The spec of a format; its module (and heavy converter imports) load only when asked."""
     if name not in FORMAT_NAMES:
         raise ExportError(f"unknown format {name!r}; choose from {', '.join(FORMAT_NAMES)}, all")
-    return importlib.import_module(f"export.{name}").FORMAT
+    return importlib.import_module(f"export.{FORMAT_MODULES[name]}").FORMAT
 
 
 def parse_formats(values: list[str]) -> list[str]:

@@ -185,7 +185,9 @@ def test_onnx_arm64_int8_is_judged_only_where_qint8_is_exact(
     checkpoint, tmp_path, monkeypatch, host_is_exact
 ):
     if host_is_exact is not None:  # what a CPU without VNNI (STACK.md's Zen 3) reports
-        monkeypatch.setattr("export.onnx.runs_signed_int8_matmul_exactly", lambda: host_is_exact)
+        monkeypatch.setattr(
+            "export.onnx_runtime.runs_signed_int8_matmul_exactly", lambda: host_is_exact
+        )
     exact = runs_signed_int8_matmul_exactly() if host_is_exact is None else host_is_exact
     request = ExportRequest(checkpoint, formats=["onnx"], precision="int8", target="arm64",
                             out_dir=tmp_path, parity_inputs=4)
