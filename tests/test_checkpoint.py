@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import random
 
 import pytest
 import torch
@@ -122,6 +123,16 @@ def test_not_a_checkpoint(tmp_path):
         read_checkpoint(tmp_path / "junk.pth")
     with pytest.raises(CheckpointError, match="no such checkpoint file"):
         read_checkpoint(tmp_path / "absent.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"empty.pth: the file is empty \(0 bytes\)"):
+        read_checkpoint(tmp_path / "empty.pth")
+    (tmp_path / "noise.pth").write_bytes(random.Random(0).randbytes(4096))
+    with pytest.raises(CheckpointError, match="noise.pth: not a readable") as raised:
+        read_checkpoint(tmp_path / "noise.pth")
+    assert "weights_only" not in str(raised.value)  # never advise running the file's code
+    (tmp_path / "run").mkdir()
+    with pytest.raises(CheckpointError, match="run: is a folder"):
+        read_checkpoint(tmp_path / "run")
     torch.save({"optimizer": {"lr": 1}}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="no state dict found under 'model' or 'module'"):
         read_checkpoint(tmp_path / "other.pth")

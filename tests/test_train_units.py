@@ -14,7 +14,6 @@ from torch.utils.data import Dataset
 
 from train.data import answer_type_weights
 from train.describe import describe, int8_bytes
-from train.errors import one_line
 from train.freeze import apply_freeze, frozen_layers
 from train.losses import distill_loss, sigmoid_kd, soft_bce, softmax_kd
 from train.optim import OptimConfig, build_optimizer, layer_id, lr_factor, param_groups
@@ -25,6 +24,7 @@ from train.student_init import evenly_spaced, init_from_checkpoint, select_layer
 from vqa.checkpoint import read_checkpoint, save_checkpoint
 from vqa.configs import get_config
 from vqa.data import VQASample
+from vqa.errors import one_line
 from vqa.model import count_parameters, create_model
 
 

@@ -1,7 +1,7 @@
 """Command line: `python -m train finetune | distill | evaluate | describe`.
 
 User errors (bad input, a busy output folder, a diverging loss) end with one line on stderr and
-a non-zero exit status, without a traceback.
+exit status 2, without a traceback (`--debug` or VQA_DEBUG=1 shows it; see vqa.errors).
 """
 
 from __future__ import annotations
@@ -9,16 +9,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from train.errors import USER_ERRORS, TrainError, one_line
+from train.errors import EXTRA_USER_ERRORS, TrainError
 from train.losses import KD_LOSSES
+from vqa.errors import run_main
 
 # Options a resumed run may change: they do not touch the arithmetic of training.
-RUNTIME_OPTIONS = {"num_workers", "device", "progress", "out", "resume", "eval_batch_size"}
+RUNTIME_OPTIONS = {
+    "num_workers", "device", "progress", "out", "resume", "eval_batch_size", "debug",
+    "trust_checkpoint",
+}
 DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
@@ -134,8 +137,12 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--skip-bad", action="store_true", default=False,
         help="skip malformed VizWiz entries instead of stopping")
     add("--device", default="auto", help="auto, cpu or cuda")
+    add("--trust-checkpoint", action="store_true", default=False,
+        help="allow --init/--teacher checkpoints that need arbitrary unpickling (can run code "
+        "stored in them)")
     add("--no-progress", dest="progress", action="store_false", default=True,
         help="no progress bar")
+    add("--debug", action="store_true", default=False, help="show the traceback of an error")
     if command == "distill":
         add("--teacher", help="teacher checkpoint (ours); required unless --resume")
         add("--kd", choices=KD_LOSSES, default="sigmoid",
@@ -186,6 +193,9 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
         help="mixed precision: auto is bf16 on GPUs, off on CPU")
     add("--trust-checkpoint", action="store_true", default=False,
         help="allow checkpoints that need arbitrary unpickling")
+    add("--no-progress", dest="progress", action="store_false", default=True,
+        help="no progress bar")
+    add("--debug", action="store_true", default=False, help="show the traceback of an error")
 
     p = sub.add_parser(
         "describe", help="parameters, GMACs and sizes of configurations", formatter_class=_Help
@@ -197,6 +207,7 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     add("--vocab-size", type=POS_INT, help="text embedding rows (default: BEiT-3's 64010)")
     add("--text-len", type=POS_INT, default=64, help="question tokens counted in GMACs")
     add("--json", action="store_true", default=False, help="JSON instead of a table")
+    add("--debug", action="store_true", default=False, help="show the traceback of an error")
     return parser
 
 
@@ -255,24 +266,21 @@ def _describe(args: argparse.Namespace) -> None:
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        if args.command in ("finetune", "distill"):
-            from train.run import run_training
+    if args.command in ("finetune", "distill"):
+        from train.run import run_training
 
-            run_training(args.command, _training_args(args, argv))
-        elif args.command == "evaluate":
-            from train.evaluate import run_evaluate
+        run_training(args.command, _training_args(args, argv))
+    elif args.command == "evaluate":
+        from train.evaluate import run_evaluate
 
-            run_evaluate(args)
-        else:
-            _describe(args)
-    except USER_ERRORS as err:
-        print(f"error: {one_line(err)}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        run_evaluate(args)
+    else:
+        _describe(args)
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; a user error ends with one line on stderr and exit code 2."""
+    return run_main(_main, argv, user_errors=EXTRA_USER_ERRORS)

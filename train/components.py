@@ -9,22 +9,17 @@ from typing import Any
 
 import torch
 
-from train.data import (
-    EASY_VQA,
-    DataSpec,
-    build_vocab,
-    labelled,
-    load_split,
-    parse_data,
-    tokenizer_from_record,
-)
+from train.data import build_vocab, labelled
 from train.distributed import Dist, barrier
 from train.errors import TrainError
+from train.state import TOKENIZER
 from train.student_init import init_from_checkpoint, parse_layers
 from vqa.answers import AnswerVocab
 from vqa.checkpoint import Checkpoint, model_from_checkpoint, read_checkpoint, tokenizer_record
+from vqa.checkpoint_vocab import checkpoint_tokenizer
 from vqa.configs import BEiT3Config, UnknownArchError, get_config
 from vqa.data import VQASample
+from vqa.data.spec import EASY_VQA, DataSpec
 from vqa.model import BEiT3ForVQA, create_model, reinit_for_scratch
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
@@ -68,8 +63,8 @@ def model_config(args: argparse.Namespace, num_answers: int) -> BEiT3Config:
         raise TrainError(f"--arch {args.arch}: {err}") from None
 
 
-def read_ours(path: Path, role: str) -> Checkpoint:
-    ckpt = read_checkpoint(path)
+def read_ours(path: Path, role: str, trust_pickle: bool = False) -> Checkpoint:
+    ckpt = read_checkpoint(path, trust_pickle=trust_pickle)
     if ckpt.kind != "ours" or not ckpt.answers or not ckpt.tokenizer:
         raise TrainError(
             f"{path}: a {role} must be a checkpoint written by `python -m train` (with its answer "
@@ -87,7 +82,7 @@ def _tokenizer(
     teacher: Checkpoint | None,
 ) -> Tokenizer:
     if teacher is not None:
-        tokenizer = tokenizer_from_record(teacher.tokenizer or {}, teacher.path)
+        tokenizer = checkpoint_tokenizer(teacher)
         if args.tokenizer and Tokenizer(args.tokenizer).sha256 != tokenizer.sha256:
             raise TrainError(
                 f"--tokenizer {args.tokenizer} differs from the teacher's tokenizer; teacher and "
@@ -97,9 +92,9 @@ def _tokenizer(
     if args.tokenizer:
         return Tokenizer(args.tokenizer, max_len=args.text_len)
     if init is not None and init.tokenizer:
-        return tokenizer_from_record(init.tokenizer, init.path)
+        return checkpoint_tokenizer(init)
     if spec.kind == EASY_VQA:
-        path = Path(args.out) / "tokenizer.spm"
+        path = Path(args.out) / TOKENIZER
         if ctx.is_main:
             train_sentencepiece((s.question for s in train), path, vocab_size=EASY_VQA_SPM_PIECES)
         barrier(ctx)
@@ -167,29 +162,30 @@ def build(
     args: argparse.Namespace, ctx: Dist, command: str, resume: Checkpoint | None = None
 ) -> Components:
     """Everything a run needs; a resumed run takes tokenizer, answers and model from `resume`."""
-    spec = parse_data(args.data)
-    train = list(
-        labelled(
-            load_split(spec, "train", limit=args.limit_train, skip_bad=args.skip_bad),
-            spec,
-            "train",
-        )
+    spec = DataSpec.parse(args.data)
+    progress = args.progress and ctx.is_main
+    train = list(labelled(
+        spec.load("train", limit=args.limit_train, skip_bad=args.skip_bad, progress=progress),
+        spec,
+        "train",
+    ))
+    val = list(labelled(
+        spec.load(args.val_split, limit=args.limit_val, skip_bad=args.skip_bad,
+                  progress=progress),
+        spec,
+        args.val_split,
+    ))
+    trust = getattr(args, "trust_checkpoint", False)
+    teacher_ckpt = (
+        read_ours(Path(args.teacher), "teacher", trust) if command == "distill" else None
     )
-    val = list(
-        labelled(
-            load_split(spec, args.val_split, limit=args.limit_val, skip_bad=args.skip_bad),
-            spec,
-            args.val_split,
-        )
-    )
-    teacher_ckpt = read_ours(Path(args.teacher), "teacher") if command == "distill" else None
     if resume is not None:
         assert resume.tokenizer is not None and resume.answers is not None
-        tokenizer = tokenizer_from_record(resume.tokenizer, resume.path)
+        tokenizer = checkpoint_tokenizer(resume)
         vocab = AnswerVocab.from_list(resume.answers)
         model = _resumed_model(resume)
     else:
-        init = read_checkpoint(args.init) if args.init else None
+        init = read_checkpoint(args.init, trust_pickle=trust) if args.init else None
         tokenizer = _tokenizer(args, spec, train, ctx, init, teacher_ckpt)
         vocab = _vocab(args, spec, train, teacher_ckpt)
         model = _model(args, vocab, tokenizer, init)

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from train.errors import TrainError
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -37,11 +39,17 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
     """'auto' is this process's GPU when there is one, else the CPU."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise TrainError(f"--device {name!r}: expected auto, cpu or cuda (or cuda:N)") from None
+    if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError("--device cuda asked for, but no CUDA device is available")
-        return torch.device("cuda", local_rank)
-    return torch.device(name)
+            raise TrainError(f"--device {name}: no CUDA device is available here")
+        return device if device.index is not None else torch.device("cuda", local_rank)
+    if device.type != "cpu":
+        raise TrainError(f"--device {name!r}: expected auto, cpu or cuda (or cuda:N)")
+    return device
 
 
 def setup(device: str = "auto", timeout_minutes: float = 60.0) -> Dist:

@@ -13,14 +13,13 @@ from typing import Any
 
 from train import distributed
 from train.components import amp_dtype
-from train.data import load_split, parse_data, tokenizer_from_record
 from train.errors import TrainError
 from train.predict import predict_logits, to_predictions, write_json
-from vqa.answers import AnswerVocab
 from vqa.checkpoint import model_from_checkpoint, read_checkpoint
+from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
 from vqa.data import samples_to_annotations
+from vqa.data.spec import DataSpec
 from vqa.metrics import score
-from vqa.tokenizer import Tokenizer
 
 
 def format_metrics(metrics: dict[str, Any], title: str) -> str:
@@ -41,24 +40,19 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     try:
         ckpt = read_checkpoint(args.checkpoint, trust_pickle=args.trust_checkpoint)
         model = model_from_checkpoint(ckpt, arch=args.arch, img_size=args.img_size)
-        if args.tokenizer:
-            tokenizer = Tokenizer(args.tokenizer, max_len=args.text_len)
-        elif ckpt.tokenizer:
-            tokenizer = tokenizer_from_record(ckpt.tokenizer, ckpt.path)
-        else:
-            raise TrainError(f"{ckpt.path}: carries no tokenizer; pass --tokenizer SPM")
-        if args.answers:
-            answers = AnswerVocab.load(args.answers).answers
-        elif ckpt.answers:
-            answers = ckpt.answers
-        else:
-            raise TrainError(f"{ckpt.path}: carries no answer list; pass --answers FILE")
+        tokenizer = checkpoint_tokenizer(
+            ckpt, args.tokenizer, max_len=args.text_len if args.tokenizer else None
+        )
+        answers = checkpoint_answers(ckpt, args.answers)
         if len(answers) != model.config.num_answers:
             raise TrainError(
                 f"{len(answers)} answers for a model with {model.config.num_answers} outputs"
             )
-        spec = parse_data(args.data)
-        samples = load_split(spec, args.split, limit=args.limit, skip_bad=args.skip_bad)
+        spec = DataSpec.parse(args.data)
+        samples = list(spec.load(
+            args.split, limit=args.limit, skip_bad=args.skip_bad,
+            progress=args.progress and ctx.is_main,
+        ))
         labelled = sum(1 for s in samples if s.answers)
         if 0 < labelled < len(samples):
             raise TrainError(
@@ -75,6 +69,7 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
             batch_size=args.batch_size,
             num_workers=args.num_workers,
             amp_dtype=amp_dtype(args.amp, ctx.device),
+            progress=f"predicting ({args.split})" if args.progress else None,
         )
         seconds = time.perf_counter() - start
         if not ctx.is_main:

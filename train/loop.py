@@ -36,6 +36,7 @@ from train.state import BEST, LAST, rng_state, set_rng_state, truncate_log
 from train.tracker import Tracker
 from vqa.checkpoint import Checkpoint, save_checkpoint
 from vqa.data import VQADataset, collate, samples_to_annotations
+from vqa.errors import NoSpaceError
 from vqa.metrics import score
 from vqa.transforms import eval_transform, train_transform
 
@@ -168,6 +169,7 @@ class Trainer:
             num_workers=args.num_workers,
             amp_dtype=self.amp,
             log=self.tracker.print,
+            progress=args.progress,
         )
         parts.teacher = None  # its logits are on disk now
         self.teacher = lambda batch: cache(batch["index"]).to(ctx.device, non_blocking=True)
@@ -363,6 +365,7 @@ class Trainer:
             batch_size=args.eval_batch_size or 2 * args.batch_size,
             num_workers=args.num_workers,
             amp_dtype=self.amp,
+            progress=f"validating ({args.val_split})" if args.progress else None,
         )
         predictions = metrics = None
         if ctx.is_main:
@@ -443,6 +446,8 @@ class Trainer:
                     meta=self._meta(metrics),
                     extra={"train_state": train_state} if train_state else None,
                 )
+            except NoSpaceError as err:
+                error = str(err)
             except OSError as err:
                 error = f"{path}: cannot write checkpoint ({err.strerror or err})"
         error = broadcast_object(self.ctx, error)

@@ -22,6 +22,7 @@ from train.distributed import Dist, gather_rows
 from vqa.answers import UNANSWERABLE
 from vqa.data import VQADataset, VQASample, collate
 from vqa.io import atomic_write_json
+from vqa.progress import progress_bar
 from vqa.tokenizer import Tokenizer
 from vqa.transforms import eval_transform
 
@@ -50,11 +51,12 @@ def predict_logits(
     batch_size: int,
     num_workers: int = 0,
     amp_dtype: torch.dtype | None = None,
-    progress: Any = None,
+    progress: str | None = None,
 ) -> torch.Tensor:
     """fp32 logits [len(samples), num_answers] on the CPU of every rank, from the eval transform.
 
-    Each rank runs every world_size-th sample; the rows are then gathered.
+    Each rank runs every world_size-th sample; the rows are then gathered. `progress` is the
+    title of a progress bar (rank 0 only; none when None).
     """
     dataset = VQADataset(samples, tokenizer, eval_transform(model.config.img_size))
     mine = list(range(ctx.rank, len(samples), ctx.world_size))
@@ -69,14 +71,15 @@ def predict_logits(
     was_training = model.training
     model.eval()
     outputs, indices = [], []
-    for batch in loader:
+    bar = progress_bar(
+        loader, desc=progress or "", enabled=progress is not None and ctx.is_main, unit="batch"
+    )
+    for batch in bar:
         batch = to_device(batch, ctx.device)
         with autocast(ctx.device, amp_dtype):
             logits = model(batch["image"], batch["question"], batch["padding_mask"])
         outputs.append(logits.float())
         indices.append(batch["index"])
-        if progress is not None:
-            progress.update(len(batch["index"]))
     model.train(was_training)
     num_answers = model.config.num_answers
     rows = torch.cat(outputs) if outputs else torch.zeros(0, num_answers, device=ctx.device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from train import distributed
 from train.components import build
 from train.distributed import Dist, broadcast_object
-from train.errors import USER_ERRORS, TrainError, one_line
+from train.errors import EXTRA_USER_ERRORS, TrainError
 from train.loop import Trainer
 from train.state import (
     BEST,
@@ -18,11 +19,13 @@ from train.state import (
     LOG,
     RUN_FILE,
     prepare_out_dir,
+    remove_run_files,
     seed_everything,
     truncate_log,
 )
 from train.tracker import Tracker
 from vqa.checkpoint import read_checkpoint
+from vqa.errors import user_message
 from vqa.io import atomic_write_json
 
 RUN_VERSION = 1
@@ -34,8 +37,10 @@ def on_main(ctx: Dist, action: Callable[[], Any]) -> None:
     if ctx.is_main:
         try:
             action()
-        except USER_ERRORS as err:
-            error = one_line(err)
+        except Exception as err:
+            error = user_message(err, EXTRA_USER_ERRORS)
+            if error is None:
+                raise
     error = broadcast_object(ctx, error)
     if error:
         raise TrainError(error)
@@ -43,35 +48,33 @@ def on_main(ctx: Dist, action: Callable[[], Any]) -> None:
 
 def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     """The run's settings as JSON values, as stored in run.json."""
-    skip = {"command", "resume", "overwrite", "handler"}
+    skip = {"command", "resume", "overwrite", "handler", "debug"}
     return {
         k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in skip
     }
 
 
-def run_training(command: str, args: argparse.Namespace) -> dict[str, Any]:
-    ctx = distributed.setup(args.device)
+def _start(
+    command: str, args: argparse.Namespace, ctx: Dist, out: Path, resume: bool
+) -> tuple[Trainer, Tracker]:
+    """Check the folder, build the run's parts, then record the run in run.json.
+
+    run.json is written only once everything the run needs was found and built, so a run that
+    fails at start (bad --data, missing tokenizer, unreadable --init) leaves nothing that
+    blocks the corrected command: what it created is removed again.
+    """
+    created = not out.exists()
+    on_main(ctx, lambda: prepare_out_dir(out, resume=resume, overwrite=args.overwrite))
+    last = out / LAST
+    resume_ckpt = read_checkpoint(last) if resume and last.is_file() else None
+    if resume and resume_ckpt is None and ctx.is_main:
+        print(
+            f"{out}: no {LAST} yet (the run stopped before its first save): starting it from "
+            "the beginning with its saved settings",
+            file=sys.stderr,
+        )
+        truncate_log(out / LOG, 0)
     try:
-        out = Path(args.out)
-        resume = bool(args.resume)
-        on_main(ctx, lambda: prepare_out_dir(out, resume=resume, overwrite=args.overwrite))
-        if not resume:
-            on_main(
-                ctx,
-                lambda: atomic_write_json(
-                    out / RUN_FILE,
-                    {
-                        "version": RUN_VERSION,
-                        "command": command,
-                        "world_size": ctx.world_size,
-                        "settings": settings_of(args),
-                    },
-                ),
-            )
-        last = out / LAST
-        resume_ckpt = read_checkpoint(last) if resume and last.is_file() else None
-        if resume and resume_ckpt is None and ctx.is_main:
-            truncate_log(out / LOG, 0)  # killed before its first save: start over
         seed_everything(args.seed)
         parts = build(args, ctx, command, resume_ckpt)
         seed_everything(args.seed + ctx.rank)
@@ -79,13 +82,38 @@ def run_training(command: str, args: argparse.Namespace) -> dict[str, Any]:
         trainer = Trainer(args, ctx, command, parts, out, tracker)
         if resume_ckpt is not None:
             trainer.restore(resume_ckpt)
+    except BaseException:
+        if not resume and ctx.is_main:
+            remove_run_files(out, remove_folder=created)
+        raise
+    if not resume:
+        on_main(
+            ctx,
+            lambda: atomic_write_json(
+                out / RUN_FILE,
+                {
+                    "version": RUN_VERSION,
+                    "command": command,
+                    "world_size": ctx.world_size,
+                    "settings": settings_of(args),
+                },
+            ),
+        )
+    return trainer, tracker
+
+
+def run_training(command: str, args: argparse.Namespace) -> dict[str, Any]:
+    ctx = distributed.setup(args.device)
+    try:
+        out = Path(args.out)
+        trainer, tracker = _start(command, args, ctx, out, bool(args.resume))
         trainer.prepare_teacher()
         result = trainer.fit()
         best = result["best"]
         if best is not None:
             tracker.print(
                 f"done: best {args.val_split} accuracy {best['accuracy']:.2f} at step "
-                f"{best['step']} -> {out / BEST}; last state -> {last}"
+                f"{best['step']} -> {out / BEST}; last state -> {out / LAST}"
             )
         return result
     finally:

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
+from train.errors import TrainError
+
 
 def mixed_seed(*values: int) -> int:
     """A well-mixed 63-bit seed from non-negative integers (numpy's SeedSequence hashing)."""
@@ -39,11 +41,10 @@ class EpochOrder(Sampler[tuple[int, int]]):
         seed: int,
         rank: int = 0,
         world_size: int = 1,
-        shuffle: bool = True,
         weights: torch.Tensor | None = None,
     ) -> None:
         if num_samples < global_batch:
-            raise ValueError(
+            raise TrainError(
                 f"{num_samples} training samples are fewer than one global batch of "
                 f"{global_batch}; lower --batch-size or --accum-steps"
             )
@@ -52,7 +53,6 @@ class EpochOrder(Sampler[tuple[int, int]]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self.shuffle = shuffle
         if weights is not None and (
             weights.shape != (num_samples,) or not bool((weights >= 0).all() & (weights.sum() > 0))
         ):
@@ -76,10 +76,8 @@ class EpochOrder(Sampler[tuple[int, int]]):
         generator = torch.Generator().manual_seed(mixed_seed(self.seed, epoch))
         if self.weights is not None:
             drawn = torch.multinomial(self.weights, used, replacement=True, generator=generator)
-        elif self.shuffle:
-            drawn = torch.randperm(self.num_samples, generator=generator)
         else:
-            drawn = torch.arange(self.num_samples)
+            drawn = torch.randperm(self.num_samples, generator=generator)
         return drawn[:used][self.rank :: self.world_size]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:

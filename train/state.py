@@ -23,7 +23,10 @@ RUN_FILE = "run.json"
 LAST = "last.pth"
 BEST = "best.pth"
 LOG = "log.jsonl"
-RUN_FILES = (RUN_FILE, LAST, BEST, LOG, "predictions_val.json", "tokenizer.spm")
+TOKENIZER = "tokenizer.spm"
+# What a run writes into its folder; validation predictions are predictions_{split}.json.
+RUN_FILES = (RUN_FILE, LAST, BEST, LOG, TOKENIZER)
+PREDICTIONS = "predictions_*.json"
 
 
 def rng_state() -> dict[str, Any]:
@@ -55,18 +58,34 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def run_files(out: Path) -> list[Path]:
+    """The files of a run that exist in `out`."""
+    return [out / name for name in RUN_FILES if (out / name).exists()] + sorted(
+        out.glob(PREDICTIONS)
+    )
+
+
 def remove_stale_temporaries(out: Path) -> None:
     """Temporary files a killed save left behind (never under a final name)."""
-    for name in RUN_FILES:
+    for name in (*RUN_FILES, PREDICTIONS):
         for tmp in out.glob(f".{name}.*.tmp"):
             tmp.unlink(missing_ok=True)
+
+
+def remove_run_files(out: Path, *, remove_folder: bool) -> None:
+    """Delete a run's files (and `out` itself when asked and left empty)."""
+    for path in run_files(out):
+        path.unlink(missing_ok=True)
+    remove_stale_temporaries(out)
+    if remove_folder and out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
 
 
 def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
     """Refuse to mix two runs in one folder unless told to continue or replace it."""
     if out.exists() and not out.is_dir():
         raise TrainError(f"{out}: exists and is not a folder")
-    has_run = out.is_dir() and any((out / name).exists() for name in RUN_FILES)
+    has_run = out.is_dir() and bool(run_files(out))
     if resume:
         if not (out / RUN_FILE).is_file():
             raise TrainError(f"{out}: no run to resume (no {RUN_FILE})")
@@ -78,9 +97,7 @@ def prepare_out_dir(out: Path, *, resume: bool, overwrite: bool) -> None:
             "to replace it"
         )
     if has_run:
-        for name in RUN_FILES:
-            (out / name).unlink(missing_ok=True)
-        remove_stale_temporaries(out)
+        remove_run_files(out, remove_folder=False)
     out.mkdir(parents=True, exist_ok=True)
 
 

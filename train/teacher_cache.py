@@ -29,18 +29,11 @@ from train.distributed import Dist, barrier
 from train.errors import TrainError
 from train.predict import predict_logits
 from vqa.data import VQASample
-from vqa.io import atomic_path, atomic_write_json
+from vqa.errors import NoSpaceError
+from vqa.io import atomic_path, atomic_write_json, file_sha256
 from vqa.tokenizer import Tokenizer
 
 CACHE_VERSION = 1
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class TeacherCache:
@@ -129,6 +122,7 @@ def load_or_build(
     num_workers: int,
     amp_dtype: torch.dtype | None,
     log: Any = print,
+    progress: bool = True,
 ) -> TeacherCache:
     """Open the matching cache, computing it first (sharded over ranks) when there is none."""
     folder, facts = cache_folder(
@@ -141,6 +135,7 @@ def load_or_build(
             logits = predict_logits(
                 teacher, samples, tokenizer, ctx, batch_size=batch_size,
                 num_workers=num_workers, amp_dtype=amp_dtype,
+                progress="teacher logits" if progress else None,
             )
             keys = [s.key for s in samples]
             if ctx.is_main:
@@ -149,9 +144,10 @@ def load_or_build(
             if ctx.local_rank == 0 and not _complete(folder, facts):
                 _write(folder, logits, keys, facts)  # this node does not share rank 0's disk
             barrier(ctx)
-        except OSError as err:
+        except (OSError, NoSpaceError) as err:
+            reason = err if isinstance(err, NoSpaceError) else err.strerror or err
             raise TrainError(
-                f"{folder}: cannot write the teacher cache ({err.strerror or err}); "
+                f"{folder}: cannot write the teacher cache ({reason}); "
                 "choose another folder with --teacher-cache"
             ) from None
     elif ctx.is_main:

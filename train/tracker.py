@@ -14,6 +14,8 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vqa.progress import progress_enabled
+
 try:
     from torch.utils.tensorboard import SummaryWriter
 except ImportError:  # tensorboard is optional
@@ -50,7 +52,7 @@ class Tracker:
         if self.progress:
             self.bar = tqdm(
                 total=total, initial=done, desc=f"epoch {epoch + 1}", unit="step",
-                file=sys.stderr, dynamic_ncols=True, leave=False, disable=None,
+                file=sys.stderr, dynamic_ncols=True, leave=False, disable=not progress_enabled(),
             )
 
     def advance(self, **postfix: Any) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from vqa.errors import UserError
 from vqa.io import atomic_write_text
 from vqa.metrics import normalize_answer
 
@@ -20,8 +21,20 @@ UNANSWERABLE = "unanswerable"
 _SOFT_SCORES = (0.0, 0.3, 0.6, 0.9, 1.0)
 
 
-class AnswerVocabError(ValueError):
+class AnswerVocabError(UserError):
     """An invalid answer list; the message names the file and line where there is one."""
+
+
+def write_answers(path: str | Path, answers: Sequence[str]) -> int | None:
+    """Write `answers` one a line (UTF-8, "\\n" endings), atomically, as bundles and runs
+    carry them; returns the index of "unanswerable" (None when absent), which manifests and
+    runtimes record beside the file."""
+    for answer in answers:
+        problem = _check_answer(answer)
+        if problem:
+            raise AnswerVocabError(f"{path}: {problem}")
+    atomic_write_text(path, "".join(answer + "\n" for answer in answers))
+    return list(answers).index(UNANSWERABLE) if UNANSWERABLE in answers else None
 
 
 def soft_score(count: int) -> float:
@@ -121,9 +134,9 @@ class AnswerVocab:
                 target[i] = soft_score(count)
         return target
 
-    def save(self, path: str | Path) -> None:
-        """Write one answer a line (UTF-8), atomically."""
-        atomic_write_text(path, "".join(answer + "\n" for answer in self.answers))
+    def save(self, path: str | Path) -> int | None:
+        """Write one answer a line (UTF-8), atomically; see `write_answers`."""
+        return write_answers(path, self.answers)
 
     @classmethod
     def load(cls, path: str | Path, *, normalize: bool = False) -> AnswerVocab:

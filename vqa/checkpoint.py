@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import pickle
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 from torch import nn
 
 from vqa.configs import BEiT3Config, get_config, match_config
+from vqa.errors import UserError
 from vqa.io import atomic_path
 from vqa.model import BEiT3ForVQA, create_model, init_weights
 
@@ -34,7 +36,7 @@ POS_EMBED_EXTRA_ROWS = 3
 HEAD_KEYS = ("head.3.weight", "head.3.bias")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be used as asked; the message says which file and why."""
 
 
@@ -83,6 +85,22 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _unreadable(path: Path, err: BaseException) -> CheckpointError:
+    """A damaged or foreign file, described by torch's reason without its advice.
+
+    torch's message advises loading with weights_only=False, which would run whatever code the
+    file holds: only the reason is kept.
+    """
+    text = str(err)
+    found = re.search(r"WeightsUnpickler error:\s*([^\n]+)", text)
+    reason = found.group(1).strip() if found else text.strip().split(". ")[0].splitlines()[0]
+    if not reason or "weights_only" in reason:
+        reason = type(err).__name__
+    return CheckpointError(
+        f"{path}: not a readable PyTorch checkpoint: damaged, or another kind of file ({reason})"
+    )
+
+
 def _torch_load(path: Path, trust_pickle: bool) -> Any:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
@@ -93,18 +111,17 @@ def _torch_load(path: Path, trust_pickle: bool) -> Any:
                     raise
                 return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        globals_needed = [x.strip() for x in str(err).splitlines() if "global" in x.lower()]
-        if not globals_needed:
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+        needed = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(err), re.IGNORECASE)
+        if needed is None:
+            raise _unreadable(path, err) from None
         if not trust_pickle:
-            reason = globals_needed[0]
             raise CheckpointError(
-                f"{path}: refusing to load: the file needs arbitrary unpickling, which can run "
-                f"code stored in it ({reason}). If you trust its source, pass trust_pickle=True "
-                "(--trust-checkpoint on the command line)."
+                f"{path}: refusing to load: the file needs arbitrary unpickling (of "
+                f"{needed.group(1)}), which can run code stored in it. If you trust its source, "
+                "pass trust_pickle=True (--trust-checkpoint on the command line)."
             ) from None
     except (RuntimeError, EOFError, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+        raise _unreadable(path, err) from None
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
@@ -117,8 +134,12 @@ def _strip_prefix(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str,
 def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> Checkpoint:
     """Parse a checkpoint file of either kind, without building a model."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder; give the checkpoint file (.pth) inside it")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty (0 bytes), not a PyTorch checkpoint")
     obj = _torch_load(path, trust_pickle)
     if not isinstance(obj, dict):
         raise CheckpointError(
@@ -173,9 +194,14 @@ def _parse_ours(path: Path, obj: dict[str, Any]) -> Checkpoint:
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> None:
-    """torch.save to a temporary file beside `path`, fsync, then rename over it."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """torch.save to a temporary file beside `path`, fsync, then rename over it.
+
+    torch.save writes through a Python file object, so a full disk surfaces as an OSError
+    (ENOSPC), which `atomic_path` reports as "no space left on <path>"; given a path, torch
+    reports it as "unexpected pos".
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def tokenizer_record(model_bytes: bytes, max_len: int, path: str | None = None) -> dict[str, Any]:

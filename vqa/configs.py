@@ -13,12 +13,14 @@ from typing import Any
 
 from torchscale.architecture.config import EncoderConfig
 
+from vqa.errors import UserError
+
 DEFAULT_NUM_ANSWERS = 3129
 BEIT3_VOCAB_SIZE = 64010
 DEFAULT_TEXT_LEN = 64
 
 
-class UnknownArchError(ValueError):
+class UnknownArchError(UserError):
     """Raised for an architecture name that is not registered."""
 
 

@@ -1,7 +1,12 @@
-"""Atomic file writing: a reader, or a crash, sees the old file or the complete new one."""
+"""Atomic file writing and file hashes.
+
+A reader, or a crash, sees the old file or the complete new one; a full disk is reported as
+"no space left on <path>" and leaves the old file in place.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -10,10 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from vqa.errors import no_space
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path beside `path`; renamed over it, after fsync, when the block succeeds."""
+    """A temporary path beside `path`; renamed over it, after fsync, when the block succeeds.
+
+    A full disk (in the block or in the fsync) raises `vqa.errors.NoSpaceError` naming `path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -25,9 +35,18 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        full = no_space(err, path) if isinstance(err, Exception) else None
+        if full is not None:
+            raise full from err
         raise
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -15,6 +15,7 @@ from pathlib import Path
 import sentencepiece as spm
 import torch
 
+from vqa.errors import UserError
 from vqa.io import atomic_write_bytes
 
 BOS_ID = 0
@@ -28,7 +29,7 @@ ID_OFFSET = 1
 _SPM_LAYOUT = {"unk": 0, "bos": 1, "eos": 2, "pad": -1}
 
 
-class TokenizerError(ValueError):
+class TokenizerError(UserError):
     """A tokenizer model that cannot be used, or a text that gives no tokens."""
 
 

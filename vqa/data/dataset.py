@@ -17,10 +17,11 @@ from PIL import Image
 from torch.utils.data import Dataset, default_collate
 
 from vqa.data.sample import VQASample
+from vqa.errors import UserError
 from vqa.io import atomic_write_bytes
 
 
-class BadImageError(ValueError):
+class BadImageError(UserError):
     """An image file that cannot be decoded (corrupt, truncated, too large); names the file."""
 
 
@@ -38,10 +39,17 @@ class TargetVocab(Protocol):
     def targets(self, answers: Sequence[str]) -> torch.Tensor: ...
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Decode an image as RGB, turning every decoding failure into a ``BadImageError``."""
+def load_image(
+    path: str | os.PathLike[str], draft: tuple[int, int] | None = None
+) -> Image.Image:
+    """Decode an image as RGB, turning every decoding failure into a ``BadImageError``.
+
+    ``draft`` lets a JPEG decoder scale down while decoding (to check a file cheaply).
+    """
     try:
         with Image.open(path) as image:
+            if draft is not None:
+                image.draft("RGB", draft)
             return image.convert("RGB")
     # Pillow reports broken files with any of these, depending on the format and the damage.
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:

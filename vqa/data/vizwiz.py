@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vqa.data.sample import VQASample
+from vqa.data.spec import is_blank_question
+from vqa.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ ANSWER_CONFIDENCES = ("yes", "maybe", "no")
 ANNOTATIONS_DIR = "VizWizAnnotations"
 
 
-class VizWizFormatError(ValueError):
+class VizWizFormatError(UserError):
     """An annotation file or entry that breaks the VizWiz format; the message names where."""
 
 
@@ -70,8 +72,9 @@ def split_paths(vizwiz_dir: str | os.PathLike[str], split: str) -> tuple[Path, P
 def load_vizwiz(root: str | os.PathLike[str], split: str, skip_bad: bool = False) -> VizWizSplit:
     """Load one split's samples, rejecting (or with ``skip_bad``, skipping) bad entries.
 
-    Bad entries: malformed fields, a duplicate image, an image name that leads outside the image
-    folder, an image file that does not exist. Each error names the file, entry index and image.
+    Bad entries: malformed fields, an empty question, a duplicate image, an image name that
+    leads outside the image folder, an image file that does not exist. Each error names the
+    file, entry index and image.
     """
     annotation_file, image_dir = split_paths(find_vizwiz_dir(root), split)
     entries = _read_entries(annotation_file)
@@ -122,6 +125,8 @@ def _parse_entry(entry: Any, folder: Path, answers_required: bool) -> VQASample:
     question = entry.get("question")
     if not isinstance(question, str):
         raise _BadEntry("'question' must be a string")
+    if is_blank_question(question):
+        raise _BadEntry(f"the question is empty ({question!r})")
     answers: tuple[str, ...] = ()
     if answers_required or "answers" in entry:
         answers = _parse_answers(entry.get("answers"))

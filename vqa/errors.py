@@ -1,0 +1,119 @@
+"""One way every command ends a user mistake: one line naming the culprit, exit code 2.
+
+A user mistake is a bad flag value, a missing or malformed file, bad data or an impossible
+combination of options. Every error class that describes one derives from `UserError` (or is
+passed to `run_main` as a user error), and `run_main` turns it into `error: <message>` on
+stderr and exit code 2, never a traceback. `--debug` on the command line or `VQA_DEBUG=1` in the
+environment shows the traceback as well. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+DEBUG_ENV = "VQA_DEBUG"
+DEBUG_FLAG = "--debug"
+USER_ERROR_EXIT = 2
+INTERRUPTED_EXIT = 130
+
+# OSErrors about the user's files or disk rather than about the code.
+_USER_ERRNOS = frozenset({
+    errno.ENOENT, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EISDIR,
+    errno.ENOTDIR, errno.EEXIST, errno.EROFS, errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.ELOOP,
+})
+
+
+class UserError(ValueError):
+    """A mistake in what the user gave (flag, file, data); the message names it and the problem."""
+
+
+class NoSpaceError(UserError):
+    """The disk holding `path` is full; whatever was there before the write is kept."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        super().__init__(f"no space left on {path}")
+        self.path = path
+
+
+def no_space(err: BaseException, path: str | os.PathLike[str]) -> NoSpaceError | None:
+    """A NoSpaceError for `path` when `err` (or what caused it) is a full disk, else None.
+
+    torch reports a failed write as a RuntimeError ("file write failed", "unexpected pos"),
+    ONNX Runtime and protobuf in their own words; the errno of the OSError underneath, or the
+    free space left, tells whether the disk is full.
+    """
+    seen = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return NoSpaceError(path)
+        seen = seen.__cause__ or seen.__context__
+    text = str(err).lower()
+    if "no space left" in text or "disk full" in text or "enospc" in text:
+        return NoSpaceError(path)
+    return None
+
+
+def one_line(err: BaseException) -> str:
+    """The message of `err` on one line.
+
+    DataLoader workers re-raise an error with the worker's traceback in its message; only the
+    original message (its last line, without the exception's class name) matters to a user.
+    """
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        name, sep, message = last.partition(": ")
+        text = message if sep and (name.endswith("Error") or "." in name) else last
+    return " ".join(text.split()) or type(err).__name__
+
+
+def user_message(
+    err: BaseException, user_errors: tuple[type[BaseException], ...] = ()
+) -> str | None:
+    """The one line a user sees for `err`, or None when `err` is a bug (keep its traceback)."""
+    if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return str(NoSpaceError(err.filename or "the disk"))
+        reason = err.strerror or one_line(err)
+        return f"{err.filename}: {reason}" if err.filename else reason
+    if isinstance(err, (UserError, *user_errors)):
+        return one_line(err)
+    return None
+
+
+def debug_requested(argv: Sequence[str]) -> bool:
+    """True when the user asked for tracebacks (`--debug` or VQA_DEBUG=1)."""
+    return DEBUG_FLAG in argv or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def run_main(
+    main: Callable[[list[str]], int | None],
+    argv: Sequence[str] | None = None,
+    *,
+    user_errors: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Run a command's `main(argv)` and turn user errors into one line and exit code 2.
+
+    `user_errors` names further error classes (defined outside `vqa`) that describe user
+    mistakes. Ctrl-C ends with 130 and one line. argparse's own usage errors keep its two lines
+    (usage, then the error) and exit code 2.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_requested(argv)
+    try:
+        return main(argv) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
+    except Exception as err:
+        message = user_message(err, user_errors)
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"error: {message}", file=sys.stderr)
+        return USER_ERROR_EXIT
