@@ -1,0 +1,195 @@
+import Foundation
+
+/// A bundle's manifest.json (vqa/schemas/manifest.schema.json): what the app runs, with which
+/// inputs, preprocessing, tokenizer and answers. `read` checks every listed file's size and
+/// sha256, as `vqa.bundle.read_bundle` does, so the app never runs a model that does not match.
+public struct Manifest: Decodable {
+    public struct FileEntry: Decodable {
+        public let bytes: Int
+        public let sha256: String
+    }
+
+    /// A tensor dimension: a number, or a name such as "batch".
+    public enum Dimension: Decodable, Equatable {
+        case fixed(Int)
+        case named(String)
+
+        public init(from decoder: Decoder) throws {
+            let container = try decoder.singleValueContainer()
+            if let value = try? container.decode(Int.self) {
+                self = .fixed(value)
+            } else {
+                self = .named(try container.decode(String.self))
+            }
+        }
+
+        /// The size at batch 1.
+        public var sizeAtBatchOne: Int {
+            switch self {
+            case .fixed(let value): return value
+            case .named: return 1
+            }
+        }
+    }
+
+    public struct Tensor: Decodable {
+        public let name: String
+        public let shape: [Dimension]
+        public let dtype: String
+    }
+
+    public struct Preprocessing: Decodable {
+        public let imageSize: Int
+        public let resize: String
+        public let interpolation: String
+        public let mean: [Double]
+        public let std: [Double]
+        public let scale: Double
+        public let layout: String
+        public let channelOrder: String
+    }
+
+    public struct Tokenizer: Decodable {
+        public let kind: String
+        public let file: String
+        public let sha256: String
+        public let maxLen: Int
+        public let bosId: Int
+        public let padId: Int
+        public let eosId: Int
+        public let unkId: Int
+        public let idOffset: Int
+    }
+
+    public struct Answers: Decodable {
+        public let file: String
+        public let count: Int
+        public let unanswerableIndex: Int?
+    }
+
+    public struct Quantization: Decodable {
+        public let scheme: String
+    }
+
+    public struct Source: Decodable {
+        public let checkpoint: String
+        public let sha256: String
+    }
+
+    public let schemaVersion: Int
+    public let format: String
+    public let precision: String
+    public let quantization: Quantization
+    public let target: String
+    public let modelFile: String
+    public let files: [String: FileEntry]
+    public let inputs: [Tensor]
+    public let outputs: [Tensor]
+    public let preprocessing: Preprocessing
+    public let tokenizer: Tokenizer
+    public let answers: Answers
+    public let source: Source
+
+    /// The bundle folder the manifest was read from.
+    public private(set) var folder = URL(fileURLWithPath: "/")
+
+    enum CodingKeys: String, CodingKey {
+        case schemaVersion, format, precision, quantization, target, modelFile, files, inputs
+        case outputs, preprocessing, tokenizer, answers, source
+    }
+
+    public static let fileName = "manifest.json"
+
+    /// Reads and checks `folder/manifest.json` and, when `verifyFiles`, every file it lists.
+    public static func read(_ folder: URL, verifyFiles: Bool = true) throws -> Manifest {
+        let url = folder.appendingPathComponent(fileName)
+        guard let data = try? Data(contentsOf: url) else {
+            throw BundleError("\(folder.path): not a bundle (no readable \(fileName))")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        var manifest: Manifest
+        do {
+            manifest = try decoder.decode(Manifest.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            let path = (context.codingPath + [key]).map { $0.stringValue }.joined(separator: ".")
+            throw BundleError("\(url.path): missing field \(path)")
+        } catch let DecodingError.typeMismatch(_, context) {
+            let path = context.codingPath.map { $0.stringValue }.joined(separator: ".")
+            throw BundleError("\(url.path): field \(path) has the wrong type")
+        } catch {
+            throw BundleError("\(url.path): not a valid manifest (\(error))")
+        }
+        manifest.folder = folder
+        try manifest.check(url)
+        if verifyFiles { try manifest.verifyFiles() }
+        return manifest
+    }
+
+    private func check(_ url: URL) throws {
+        guard schemaVersion == 1 else {
+            throw BundleError("\(url.path): manifest schema version \(schemaVersion) is not 1")
+        }
+        guard inputs.count == 3, !outputs.isEmpty else {
+            throw BundleError("\(url.path): expected 3 inputs and at least 1 output")
+        }
+        guard tokenizer.kind == "sentencepiece-fairseq" else {
+            throw BundleError("\(url.path): tokenizer kind \(tokenizer.kind) is not supported")
+        }
+        for required in [modelFile, tokenizer.file, answers.file] {
+            let listed = files[required] != nil
+                || files.keys.contains { $0.hasPrefix(required + "/") }
+            guard listed else {
+                throw BundleError("\(url.path): \(required) is not listed under 'files'")
+            }
+        }
+    }
+
+    /// Checks every listed file's size and sha256; the error names the file.
+    public func verifyFiles() throws {
+        for name in files.keys.sorted() {
+            guard let expected = files[name] else { continue }
+            let url = folder.appendingPathComponent(name)
+            let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+            guard let size = (attributes?[.size] as? NSNumber)?.intValue else {
+                throw BundleError("\(folder.path): \(name) is listed in the manifest but missing")
+            }
+            guard size == expected.bytes else {
+                throw BundleError("\(url.path): size \(size) bytes, the manifest says \(expected.bytes)")
+            }
+            let digest = try SHA256.hex(fileAt: url)
+            guard digest == expected.sha256 else {
+                throw BundleError("\(url.path): sha256 \(digest.prefix(12)) does not match the manifest's \(expected.sha256.prefix(12))")
+            }
+        }
+    }
+
+    public var modelURL: URL { return folder.appendingPathComponent(modelFile) }
+    public var tokenizerURL: URL { return folder.appendingPathComponent(tokenizer.file) }
+
+    /// The answer list, one a line, checked against the manifest's count.
+    public func readAnswers() throws -> [String] {
+        let url = folder.appendingPathComponent(answers.file)
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw BundleError("\(url.path): cannot read the answer list")
+        }
+        var lines = text.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        guard lines.count == answers.count else {
+            throw BundleError("\(url.path): \(lines.count) answers, the manifest says \(answers.count)")
+        }
+        return lines
+    }
+
+    /// Input tensors by role: the manifest lists image, question ids, padding mask in order.
+    public var imageInput: Tensor { return inputs[0] }
+    public var questionInput: Tensor { return inputs[1] }
+    public var paddingMaskInput: Tensor { return inputs[2] }
+    public var logitsOutput: Tensor { return outputs[0] }
+}
+
+/// A bundle that is missing, malformed or does not match its manifest.
+public struct BundleError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import XCTest
+@testable import VQACore
+
+/// Manifest reading and file checks on a bundle whose hashes come from elsewhere: the golden
+/// tokenizer's sha256 written by Python, and FIPS 180-4's digest of "abc".
+final class ManifestTests: XCTestCase {
+    private let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    private let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+    private func makeBundle() throws -> URL {
+        let golden = try Golden.json("tokens_small.json")
+        let spm = Golden.folder.appendingPathComponent(golden["spm_file"] as? String ?? "")
+        let spmBytes = try Data(contentsOf: spm)
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vqacore-bundle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("model.mlpackage"),
+                                                withIntermediateDirectories: true)
+        try spmBytes.write(to: folder.appendingPathComponent("tokenizer.spm"))
+        try Data("abc".utf8).write(to: folder.appendingPathComponent("answers.txt"))
+        try Data().write(to: folder.appendingPathComponent("model.mlpackage/weight.bin"))
+        let manifest = """
+        {"schema_version": 1, "format": "coreml", "precision": "int8",
+         "quantization": {"scheme": "weight-int8"}, "target": "arm64",
+         "model_file": "model.mlpackage",
+         "files": {"tokenizer.spm": {"bytes": \(spmBytes.count), "sha256": "\(golden["spm_sha256"] as? String ?? "")"},
+                   "answers.txt": {"bytes": 3, "sha256": "\(abc)"},
+                   "model.mlpackage/weight.bin": {"bytes": 0, "sha256": "\(empty)"}},
+         "inputs": [{"name": "image", "shape": [1, 3, 32, 32], "dtype": "float32"},
+                    {"name": "question", "shape": [1, 16], "dtype": "int32"},
+                    {"name": "padding_mask", "shape": [1, 16], "dtype": "int32"}],
+         "outputs": [{"name": "logits", "shape": [1, 1], "dtype": "float32"}],
+         "preprocessing": {"image_size": 32, "resize": "squash", "interpolation": "bicubic",
+                           "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "scale": 0.00392156862745098,
+                           "layout": "NCHW", "channel_order": "RGB"},
+         "tokenizer": {"kind": "sentencepiece-fairseq", "file": "tokenizer.spm", "sha256": "\(golden["spm_sha256"] as? String ?? "")",
+                       "max_len": 16, "bos_id": 0, "pad_id": 1, "eos_id": 2, "unk_id": 3, "id_offset": 1},
+         "answers": {"file": "answers.txt", "count": 1, "unanswerable_index": null},
+         "postprocessing": {"answer": "argmax", "answerable": "none"},
+         "source": {"checkpoint": "student.pth", "sha256": "\(abc)", "config": {}},
+         "parity": {"status": "pending-macos", "reference": "pytorch-fp32", "n_inputs": 0},
+         "created": "2026-11-29T00:00:00+00:00"}
+        """
+        try Data(manifest.utf8).write(to: folder.appendingPathComponent("manifest.json"))
+        return folder
+    }
+
+    func testReadsAndVerifiesABundle() throws {
+        let folder = try makeBundle()
+        let manifest = try Manifest.read(folder)
+        XCTAssertEqual(manifest.questionInput.name, "question")
+        XCTAssertEqual(manifest.questionInput.dtype, "int32")
+        XCTAssertEqual(manifest.imageInput.shape, [.fixed(1), .fixed(3), .fixed(32), .fixed(32)])
+        XCTAssertEqual(try manifest.readAnswers(), ["abc"])
+        XCTAssertNil(manifest.answers.unanswerableIndex)
+        XCTAssertNoThrow(try Preprocessor(manifest.preprocessing))
+    }
+
+    func testAChangedFileIsNamed() throws {
+        let folder = try makeBundle()
+        try Data("abd".utf8).write(to: folder.appendingPathComponent("answers.txt"))
+        XCTAssertThrowsError(try Manifest.read(folder)) { error in
+            XCTAssertTrue("\(error)".contains("answers.txt"), "\(error)")
+        }
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenizer.spm"))
+        XCTAssertThrowsError(try Manifest.read(folder)) { error in
+            XCTAssertTrue("\(error)".contains("tokenizer.spm"), "\(error)")
+        }
+        XCTAssertNoThrow(try Manifest.read(folder, verifyFiles: false))
+    }
+}
+
+final class ResultRowTests: XCTestCase {
+    func testRowHasTheSchemaKeysAndWritesAtomically() throws {
+        var row = ResultRow(label: "student-coreml-int8", format: "coreml", precision: "int8",
+                            deviceName: "iPhone16,1", osName: "iOS 18.1")
+        row.latency = LatencyStats.summarize([40.0, 41.0, 42.0])
+        row.loadMs = 412.0
+        row.firstInferenceMs = 95.1
+        row.warmup = 2
+        row.computeUnits = "all"
+        row.peakMemoryBytes = 301_989_888
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("row-\(UUID().uuidString).json")
+        try row.write(to: url)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any]
+        for key in ["schema_version", "created", "status", "source", "label", "format", "precision",
+                    "device", "threads", "latency_ms", "memory"] {
+            XCTAssertNotNil(object?[key], key)
+        }
+        XCTAssertTrue(object?["threads"] is NSNull)
+        XCTAssertEqual(object?["source"] as? String, "ios-app")
+        let latency = object?["latency_ms"] as? [String: Any]
+        XCTAssertEqual((latency?["p50"] as? NSNumber)?.doubleValue, 41.0)
+        XCTAssertEqual((latency?["runs"] as? NSNumber)?.intValue, 3)
+    }
+}
