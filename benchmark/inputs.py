@@ -20,45 +20,44 @@ from pathlib import Path
 
 import numpy as np
 
-EASY_VQA = "easy-vqa"
-VIZWIZ_PREFIX = "vizwiz:"
-
-
-class DataSpecError(ValueError):
-    """A --data value that names no usable data set."""
+from vqa.data.spec import DataSpec as SharedSpec
+from vqa.data.spec import DataSpecError
+from vqa.io import atomic_write_json
 
 
 @dataclass(frozen=True)
 class DataSpec:
-    """Which samples to run: `easy-vqa` or `vizwiz:DIR`, a split, and the first `limit`."""
+    """Which samples to run: a `--data` value (vqa.data.spec), a split and the first `limit`."""
 
-    kind: str
-    root: Path | None
+    source: SharedSpec
     split: str
     limit: int | None
+    skip_bad: bool = False
 
     @classmethod
-    def parse(cls, text: str, split: str = "val", limit: int | None = None) -> DataSpec:
+    def parse(
+        cls, text: str, split: str = "val", limit: int | None = None, skip_bad: bool = False
+    ) -> DataSpec:
         if limit is not None and limit < 1:
             raise DataSpecError(f"--limit must be at least 1, got {limit}")
-        if text == EASY_VQA:
-            return cls(EASY_VQA, None, split, limit)
-        if text.startswith(VIZWIZ_PREFIX) and len(text) > len(VIZWIZ_PREFIX):
-            return cls("vizwiz", Path(text[len(VIZWIZ_PREFIX) :]), split, limit)
-        raise DataSpecError(f"--data {text!r}: expected 'easy-vqa' or 'vizwiz:DIR'")
+        return cls(SharedSpec.parse(text), split, limit, skip_bad)
 
     @property
     def name(self) -> str:
-        return EASY_VQA if self.root is None else f"{VIZWIZ_PREFIX}{self.root}"
+        return self.source.name
 
-    def load(self) -> list:
-        """The samples (vqa.data.VQASample), the first `limit` of the split."""
-        from vqa.data import load_easy_vqa, load_vizwiz
+    @property
+    def root(self) -> Path | None:
+        """The VizWiz folder, None for easy-VQA."""
+        return self.source.root
 
-        if self.kind == EASY_VQA:
-            return load_easy_vqa(self.split, limit=self.limit)
-        samples = load_vizwiz(self.root, self.split)
-        return list(samples[: self.limit] if self.limit else samples)
+    def load(self, progress: bool = False) -> list:
+        """The samples (vqa.data.VQASample): the first `limit` usable ones of the split."""
+        return list(
+            self.source.load(
+                self.split, limit=self.limit, skip_bad=self.skip_bad, progress=progress
+            )
+        )
 
 
 def normalize(images: np.ndarray, mean: Sequence[float], std: Sequence[float], scale: float):
@@ -103,7 +102,12 @@ def cache_key(samples: Sequence, image_size: int, tokenizer_sha256: str, max_len
 
 
 def build_input_cache(
-    samples: Sequence, image_size: int, tokenizer_path: Path, max_len: int, root: Path
+    samples: Sequence,
+    image_size: int,
+    tokenizer_path: Path,
+    max_len: int,
+    root: Path,
+    progress: bool = True,
 ) -> InputCache:
     """Preprocess `samples` into `root/<key>` unless that cache exists already; open it."""
     from vqa.tokenizer import Tokenizer
@@ -119,7 +123,7 @@ def build_input_cache(
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".inputs.", dir=root))
     try:
-        _write_cache(samples, image_size, tokenizer, tmp)
+        _write_cache(samples, image_size, tokenizer, tmp, progress)
         try:
             os.replace(tmp, folder)
         except OSError:  # built meanwhile by another run: keep that one
@@ -130,10 +134,13 @@ def build_input_cache(
     return InputCache(folder)
 
 
-def _write_cache(samples: Sequence, image_size: int, tokenizer, folder: Path) -> None:
+def _write_cache(
+    samples: Sequence, image_size: int, tokenizer, folder: Path, progress: bool
+) -> None:
     import torch
 
     from vqa.data import load_image
+    from vqa.progress import progress_bar
     from vqa.transforms import IMAGE_MEAN, IMAGE_STD, eval_transform
 
     transform = eval_transform(image_size)
@@ -146,7 +153,8 @@ def _write_cache(samples: Sequence, image_size: int, tokenizer, folder: Path) ->
         shape=(len(samples), 3, image_size, image_size),
     )
     ids, masks = [], []
-    for i, sample in enumerate(samples):
+    bar = progress_bar(samples, desc="preprocessing inputs", enabled=progress, unit="image")
+    for i, sample in enumerate(bar):
         pixels = transform(load_image(sample.image_path))
         as_uint8 = torch.round((pixels * std + mean) * 255).clamp(0, 255).to(torch.uint8).numpy()
         restored = normalize(as_uint8[None], IMAGE_MEAN, IMAGE_STD, 1 / 255)[0]
@@ -169,4 +177,4 @@ def _write_cache(samples: Sequence, image_size: int, tokenizer, folder: Path) ->
         "max_len": tokenizer.max_len,
         "tokenizer_sha256": tokenizer.sha256,
     }
-    (folder / "meta.json").write_text(json.dumps(meta), "utf-8")
+    atomic_write_json(folder / "meta.json", meta, indent=None)

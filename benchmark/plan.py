@@ -6,11 +6,14 @@ used becomes a target that carries its error, so the run reports it as a row and
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from vqa.bundle import Bundle, BundleError, file_digest, read_bundle
+from vqa.bundle import Bundle, BundleError, read_bundle
+from vqa.io import atomic_write_bytes, file_sha256
 from vqa.tokenizer import BOS_ID, EOS_ID, ID_OFFSET, PAD_ID, UNK_ID
 
 UNKNOWN = "unknown"
@@ -170,13 +173,19 @@ def _baseline_pair(
 
 
 def baseline_targets(
-    bundles: list[Target], checkpoint: Path | None, taken: set[str], work_dir: Path
+    bundles: list[Target],
+    checkpoint: Path | None,
+    taken: set[str],
+    work_dir: Path,
+    log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> list[Target]:
     """fp32 and dynamic-int8 eager targets for each source checkpoint of the bundles.
 
     They use the preprocessing, tokenizer and answers of the first bundle of that source, so
     their inputs equal the bundles'. With only `checkpoint` (no bundles), the checkpoint's own
-    tokenizer and answers are used.
+    tokenizer and answers are used. A source checkpoint that cannot be found (and no
+    `checkpoint` given) has no baselines: `log` says so, with the hint, and the run measures
+    the bundles alone.
     """
     sources: dict[str, Target] = {}
     for t in bundles:
@@ -191,32 +200,35 @@ def baseline_targets(
         found = checkpoint or resolve_checkpoint(str(first.checkpoint), first.bundle.path)
         error = None
         if found is None:
-            error = (
-                f"source checkpoint {first.checkpoint} of {first.bundle.path} not found "
-                "(pass --checkpoint)"
+            log(
+                f"PyTorch baselines skipped: the source checkpoint {first.checkpoint} of "
+                f"{first.bundle.path} was not found (pass --checkpoint, or --no-baselines)"
             )
-        else:
-            if found not in digests:
-                digests[found] = file_digest(found)["sha256"]
-            if digests[found] != key:
-                error = (
-                    f"{found} (sha256 {digests[found][:12]}) is not the checkpoint "
-                    f"{first.bundle.path} was exported from (sha256 {key[:12]})"
-                )
-            template.checkpoint = found
+            continue
+        if found not in digests:
+            digests[found] = file_sha256(found)
+        if digests[found] != key:
+            error = (
+                f"{found} (sha256 {digests[found][:12]}) is not the checkpoint "
+                f"{first.bundle.path} was exported from (sha256 {key[:12]})"
+            )
+        template.checkpoint = found
         result += _baseline_pair(template, len(sources) > 1, taken, error)
     return result
 
 
 def checkpoint_template(path: Path, work_dir: Path) -> Target:
     """Preprocessing, tokenizer and answers from one of our checkpoints (no bundle given)."""
-    from vqa.checkpoint import CheckpointError, read_checkpoint
+    from vqa.answers import write_answers
+    from vqa.checkpoint import read_checkpoint
+    from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
+    from vqa.errors import UserError
 
     try:
         ckpt = read_checkpoint(path)
-    except CheckpointError as err:
+    except UserError as err:
         return Target("pytorch", "baseline", "pytorch", "fp32", checkpoint=path, error=str(err))
-    sha = file_digest(path)["sha256"]
+    sha = file_sha256(path)
     template = Target(
         "pytorch",
         "baseline",
@@ -232,23 +244,20 @@ def checkpoint_template(path: Path, work_dir: Path) -> Target:
             "together with a bundle exported from it"
         )
         return template
-    work_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = ckpt.tokenizer
-    if "model" in tokenizer:
-        spm = work_dir / f"tokenizer_{sha[:12]}.spm"
-        spm.write_bytes(bytes(tokenizer["model"]))
-    else:
-        spm = Path(tokenizer["path"])
+    try:
+        tokenizer = checkpoint_tokenizer(ckpt)  # by bytes, or by a path checked by sha256
+        answer_list = checkpoint_answers(ckpt)
+    except UserError as err:
+        template.error = str(err)
+        return template
+    spm = atomic_write_bytes(work_dir / f"tokenizer_{sha[:12]}.spm", tokenizer.model_bytes)
     answers = work_dir / f"answers_{sha[:12]}.txt"
-    answers.write_text("".join(a + "\n" for a in ckpt.answers), "utf-8")
+    template.unanswerable_index = write_answers(answers, answer_list)
     template.config = ckpt.config.to_dict()
     template.image_size = ckpt.config.img_size
-    template.max_len = tokenizer["max_len"]
+    template.max_len = tokenizer.max_len
     template.tokenizer_path = spm
     template.answers_path = answers
-    template.unanswerable_index = (
-        ckpt.answers.index("unanswerable") if "unanswerable" in ckpt.answers else None
-    )
     return template
 
 

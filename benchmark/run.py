@@ -6,6 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT
+from vqa.errors import UserError, one_line, user_message
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the `run` subcommand (also what `python -m benchmark BUNDLE...` means)."""
@@ -30,36 +33,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="easy-vqa or vizwiz:DIR: run every sample through each model and score "
         "it (without it, latency inputs are the first easy-VQA test samples, no accuracy)",
     )
-    parser.add_argument("--split", default="val", help="data split (val)")
-    parser.add_argument("--limit", type=int, help="only the first N samples of the split")
-    parser.add_argument("--runs", type=int, default=50, help="timed runs (50)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed runs after the first (10)")
-    parser.add_argument("--threads", type=int, help="threads of every runtime (all CPUs)")
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"),
+                        help="data split")
+    parser.add_argument("--limit", type=POS_INT, help="only the first N samples of the split")
     parser.add_argument(
-        "--eval-batch",
-        type=int,
-        default=8,
-        help="batch of the accuracy pass where the format allows (8)",
+        "--skip-bad", action="store_true",
+        help="leave out (and count) bad entries, empty questions and undecodable images of "
+        "--data instead of stopping at the first",
+    )
+    parser.add_argument("--runs", type=POS_INT, default=50, help="timed runs")
+    parser.add_argument("--warmup", type=NON_NEG_INT, default=10,
+                        help="untimed runs after the first")
+    parser.add_argument("--threads", type=POS_INT,
+                        help="threads of every runtime (default: all CPUs)")
+    parser.add_argument(
+        "--eval-batch", type=POS_INT, default=8,
+        help="batch of the accuracy pass where the format allows",
     )
     parser.add_argument(
-        "--latency-inputs",
-        type=int,
-        default=8,
-        help="distinct samples the timed runs cycle through (8)",
+        "--latency-inputs", type=POS_INT, default=8,
+        help="distinct samples the timed runs cycle through",
     )
     parser.add_argument(
-        "--timeout",
-        type=float,
-        default=3600.0,
-        help="seconds one model may take, accuracy pass included (3600)",
+        "--timeout", type=POS_FLOAT, default=3600.0,
+        help="seconds one model may take, accuracy pass included",
     )
     parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path("results.jsonl"),
-        help="JSON-lines results file (results.jsonl)",
+        "--out", type=Path, default=Path("results.jsonl"), help="JSON-lines results file",
     )
-    parser.add_argument("--append", action="store_true", help="keep the rows already in --out")
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--append", action="store_true",
+                      help="keep the rows already in --out and add the new ones")
+    keep.add_argument("--overwrite", action="store_true",
+                      help="replace the rows already in --out")
     parser.add_argument(
         "--work-dir",
         type=Path,
@@ -73,38 +79,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--coreml-units",
         choices=("all", "cpu", "cpu-gpu", "cpu-ne"),
         default="all",
-        help="Core ML compute units on macOS (all)",
+        help="Core ML compute units on macOS",
     )
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 when every row is ok or skipped, 1 when a row is an error, 2 on bad usage, 130 on ^C."""
+    """0 when every bundle row is ok or skipped, 1 when a row is an error, 2 on bad usage (one
+    line, see vqa.errors), 130 on ^C."""
     from benchmark.device import available_cpus
     from benchmark.harness import Harness, RunOptions
-    from benchmark.inputs import DataSpec, DataSpecError
+    from benchmark.inputs import DataSpec
     from benchmark.report import markdown_table, write_report
     from benchmark.results import ResultsFile
 
     if not args.bundles and args.checkpoint is None:
-        print("error: give bundle folders, or --checkpoint for baselines alone", file=sys.stderr)
-        return 2
-    for name in ("runs", "eval_batch", "latency_inputs"):
-        if getattr(args, name) < 1:
-            print(f"error: --{name.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
-    if args.warmup < 0 or (args.threads is not None and args.threads < 1):
-        print("error: --warmup must be >= 0 and --threads >= 1", file=sys.stderr)
-        return 2
-    try:
-        data = DataSpec.parse(args.data, args.split, args.limit) if args.data else None
-    except DataSpecError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UserError("give bundle folders, or --checkpoint for baselines alone")
+    out: Path = args.out
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give a results file (e.g. results.jsonl)")
+    if out.is_file() and out.stat().st_size > 0 and not (args.append or args.overwrite):
+        raise UserError(
+            f"--out {out}: holds results already; pass --append to add rows to it or "
+            "--overwrite to replace them"
+        )
+    data = DataSpec.parse(args.data, args.split, args.limit, args.skip_bad) if args.data else None
     options = RunOptions(
         bundles=args.bundles,
-        work_dir=args.work_dir or args.out.with_name(args.out.stem + "_files"),
+        work_dir=args.work_dir or out.with_name(out.stem + "_files"),
         checkpoint=args.checkpoint,
         baselines=not args.no_baselines,
         data=data,
@@ -117,15 +120,16 @@ def run(args: argparse.Namespace) -> int:
         roofline=not args.no_roofline,
         coreml_units=args.coreml_units,
     )
-    results = ResultsFile(args.out, append=args.append)
+    results = ResultsFile(out, append=args.append)
     code = 0
     try:
         Harness(options, results).run()
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(results.rows)} rows kept in {args.out}", file=sys.stderr)
+        print(f"\ninterrupted: {len(results.rows)} rows kept in {out}", file=sys.stderr)
         code = 130
     except (OSError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = user_message(err) or one_line(err)
+        print(f"error: {message}", file=sys.stderr)
         code = 2
     if results.rows:
         print(markdown_table(results.rows))

@@ -1,7 +1,7 @@
 """python -m export CKPT --format torchscript|onnx|coreml|executorch|all [--int8] ...
 
 Exit status: 0 when every bundle was written, 1 when one failed (export or parity), 2 on bad input
-(nothing written).
+(nothing written; one line on stderr, see vqa.errors).
 """
 
 from __future__ import annotations
@@ -13,11 +13,13 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from export.errors import ExportError
 from export.formats import DEPLOYMENT_TARGETS, FORMAT_NAMES, parse_formats
 from export.host import TARGETS, host_target
 from export.parity import DEFAULT_THRESHOLDS
 from export.pipeline import BundleResult, ExportRequest, export_bundles
+from vqa.bundle import BundleError
+from vqa.cli import NON_NEG_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
+from vqa.errors import run_main
 
 # Libraries that log at import or per call what the progress lines already say.
 _QUIET_LOGGERS = ("coremltools", "torch.utils._pytree", "torch.onnx", "torchao")
@@ -29,10 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="python -m export",
+        formatter_class=HelpFormatter,
         description="Export a BEiT-3 VQA checkpoint to phone runtimes as verified bundles "
         "(model, manifest.json, tokenizer, answers), one folder a format and precision.",
     )
-    parser.add_argument("checkpoint", type=Path, help="our checkpoint, or an official one")
+    parser.add_argument("checkpoint", type=Path,
+                        help="the model to export: a checkpoint written by `python -m train`, "
+                        "or an official unilm one (then also --arch, --tokenizer, --answers)")
     parser.add_argument(
         "--format", "-f", nargs="+", required=True, metavar="FORMAT",
         help=f"one or several of {', '.join(FORMAT_NAMES)} (or all; commas work too)",
@@ -50,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--fp32", dest="precision", action="store_const", const="fp32",
         help="fp32 (the default except for Core ML)",
     )
-    parser.add_argument("--img-size", type=int, metavar="N", help="export at this resolution "
-                        "(position embeddings interpolated); default: the checkpoint's")
+    parser.add_argument("--img-size", type=POS_INT, metavar="N", help="export at this resolution, "
+                        "a multiple of the patch size (position embeddings interpolated); "
+                        "default: the checkpoint's")
     parser.add_argument(
         "--target", choices=TARGETS, default=host_target(),
         help="CPU the quantization settings must be correct on (default: this machine's, "
@@ -59,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the bundles (default: beside the checkpoint)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing bundles")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing bundles of the same name")
     source = parser.add_argument_group("official checkpoints")
     source.add_argument("--arch", help="architecture name, e.g. beit3_base")
     source.add_argument("--tokenizer", type=Path, metavar="SPM",
@@ -72,18 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--data", metavar="SPEC",
                        help="take parity inputs from easy-vqa or vizwiz:DIR instead of "
                        "synthetic images")
-    check.add_argument("--data-split", default="val", help="split of --data (default: val)")
-    check.add_argument("--parity-inputs", type=int, default=16, metavar="N",
-                       help="inputs to compare on (default: 16)")
-    check.add_argument("--max-abs-diff", type=float, metavar="X",
+    check.add_argument("--data-split", default="val", choices=("train", "val", "test"),
+                       help="split of --data")
+    check.add_argument("--parity-inputs", type=POS_INT, default=16, metavar="N",
+                       help="inputs to compare on")
+    check.add_argument("--max-abs-diff", type=NON_NEG_FLOAT, metavar="X",
                        help="largest logit difference allowed, for every bundle of this run "
                        f"(defaults: {defaults})")
-    check.add_argument("--min-top1", type=float, metavar="Y",
+    check.add_argument("--min-top1", type=UNIT_FLOAT, metavar="Y",
                        help="smallest top-1 agreement allowed (0-1), for every bundle of this run")
     parser.add_argument("--coreml-target", default="iOS17", choices=DEPLOYMENT_TARGETS,
-                        help="Core ML minimum deployment target (default: iOS17)")
+                        help="Core ML minimum deployment target")
     parser.add_argument("--debug", action="store_true",
-                        help="show tracebacks of converter failures")
+                        help="show tracebacks of errors and converter failures (or set "
+                        "VQA_DEBUG=1)")
     return parser
 
 
@@ -114,42 +123,41 @@ def format_table(results: Sequence[BundleResult]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Export; a user error ends with one line on stderr and exit code 2."""
+    return run_main(_main, argv, user_errors=(BundleError,))
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="coremltools")
-    if args.min_top1 is not None and not 0 <= args.min_top1 <= 1:
-        parser.error(f"--min-top1 must be between 0 and 1, got {args.min_top1}")
 
     def log(message: str) -> None:
         print(message, flush=True)
 
-    try:
-        request = ExportRequest(
-            checkpoint=args.checkpoint,
-            formats=parse_formats(args.format),
-            precision=args.precision,
-            target=args.target,
-            img_size=args.img_size,
-            out_dir=args.out,
-            overwrite=args.overwrite,
-            arch=args.arch,
-            tokenizer=args.tokenizer,
-            answers=args.answers,
-            trust_checkpoint=args.trust_checkpoint,
-            data=args.data,
-            data_split=args.data_split,
-            parity_inputs=args.parity_inputs,
-            max_abs_diff=args.max_abs_diff,
-            min_top1=args.min_top1,
-            coreml_deployment_target=args.coreml_target,
-            debug=args.debug,
-        )
-        results = export_bundles(request, log)
-    except ExportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    request = ExportRequest(
+        checkpoint=args.checkpoint,
+        formats=parse_formats(args.format),
+        precision=args.precision,
+        target=args.target,
+        img_size=args.img_size,
+        out_dir=args.out,
+        overwrite=args.overwrite,
+        arch=args.arch,
+        tokenizer=args.tokenizer,
+        answers=args.answers,
+        trust_checkpoint=args.trust_checkpoint,
+        data=args.data,
+        data_split=args.data_split,
+        parity_inputs=args.parity_inputs,
+        max_abs_diff=args.max_abs_diff,
+        min_top1=args.min_top1,
+        coreml_deployment_target=args.coreml_target,
+        debug=args.debug,
+    )
+    results = export_bundles(request, log)
     print()
     print(format_table(results))
     return 0 if all(r.ok for r in results) else 1

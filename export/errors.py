@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from vqa.errors import UserError
 
-class ExportError(ValueError):
+
+class ExportError(UserError):
     """Bad input or an unusable artifact; the message names the file or format and the problem."""
 
 

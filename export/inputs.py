@@ -17,7 +17,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFilter
 
 from export.errors import ExportError
-from vqa.data import BadImageError, VQASample, load_easy_vqa, load_image, load_vizwiz
+from vqa.data import BadImageError, VQASample, load_image
+from vqa.data.spec import DataSpec
 from vqa.tokenizer import Tokenizer, TokenizerError
 from vqa.transforms import eval_transform
 
@@ -91,16 +92,12 @@ def synthetic_inputs(
 
 
 def load_samples(data: str, split: str) -> list[VQASample]:
-    """Samples of `data`: "easy-vqa" or "vizwiz:DIR"."""
-    kind, _, location = data.partition(":")
-    try:
-        if kind == "easy-vqa" and not location:
-            return load_easy_vqa(split)
-        if kind == "vizwiz" and location:
-            return list(load_vizwiz(location, split, skip_bad=True))
-    except (OSError, ValueError) as err:
-        raise ExportError(f"--data {data}: {err}") from None
-    raise ExportError(f"--data {data!r}: expected easy-vqa or vizwiz:DIR")
+    """Samples of `data` ("easy-vqa" or "vizwiz:DIR"), bad entries and empty questions skipped.
+
+    Images are checked when an input is made from them (`dataset_inputs`), so that only the
+    chosen samples are decoded.
+    """
+    return list(DataSpec.parse(data).load(split, skip_bad=True, check_images=False))
 
 
 def dataset_inputs(
@@ -115,12 +112,14 @@ def dataset_inputs(
     order = spread + [i for i in range(len(samples)) if i not in chosen]
     transform = eval_transform(img_size)
     images, ids, masks = [], [], []
+    skipped = 0
     for index in order:
         sample = samples[index]
         try:
             encoded = tokenizer.encode(sample.question)
             images.append(transform(load_image(sample.image_path)))
         except (TokenizerError, BadImageError):
+            skipped += 1
             continue
         ids.append(encoded[0])
         masks.append(encoded[1])
@@ -128,6 +127,8 @@ def dataset_inputs(
             break
     if not images:
         raise ExportError(f"{origin}: none of the samples gives a usable image and question")
+    if skipped:
+        origin += f", {skipped} unusable samples skipped"
     return ParityInputs(
         torch.stack(images),
         torch.tensor(ids, dtype=torch.long),

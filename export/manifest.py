@@ -9,8 +9,9 @@ from typing import Any
 
 from export.formats import INPUT_NAMES, OUTPUT_NAME, Artifact, ExportSettings
 from export.source import Source
-from vqa.answers import AnswerVocab
+from vqa.answers import AnswerVocab, write_answers
 from vqa.bundle import MANIFEST_VERSION, describe_files
+from vqa.io import atomic_write_bytes
 from vqa.model import config_macs, count_parameters
 from vqa.tokenizer import Tokenizer
 from vqa.transforms import IMAGE_MEAN, IMAGE_STD
@@ -22,9 +23,8 @@ DISTRIBUTION = "vizwiz-beit3-mobile"
 
 def write_support_files(folder: Path, source: Source) -> None:
     """The tokenizer model and the answer list, which every runtime reads beside the model."""
-    (folder / TOKENIZER_FILE).write_bytes(source.tokenizer.model_bytes)
-    text = "".join(answer + "\n" for answer in source.answers)
-    (folder / ANSWERS_FILE).write_text(text, encoding="utf-8", newline="\n")
+    atomic_write_bytes(folder / TOKENIZER_FILE, source.tokenizer.model_bytes)
+    write_answers(folder / ANSWERS_FILE, source.answers)
 
 
 def _tensors(artifact: Artifact, settings: ExportSettings) -> tuple[list[dict], list[dict]]:
@@ -94,7 +94,10 @@ def build_manifest(
             "layout": "NCHW",
             "channel_order": "RGB",
         },
-        "tokenizer": _tokenizer_entry(source.tokenizer),
+        "tokenizer": {
+            **_tokenizer_entry(source.tokenizer),
+            **({"vocab_cut": source.vocab_cut} if source.vocab_cut else {}),
+        },
         "answers": {
             "file": ANSWERS_FILE,
             "count": len(source.answers),

@@ -46,6 +46,7 @@ from export.parity import (
 from export.source import Source, load_source
 from export.staging import check_replaceable, clean_stale, publish, staged
 from vqa.bundle import BundleError, read_bundle, write_manifest
+from vqa.errors import no_space
 
 Log = Callable[[str], None]
 
@@ -230,11 +231,14 @@ def _export_one(
             log(f"exported in {result.export_seconds:.1f} s")
             write_support_files(stage, source)
             if job.spec.check is not None:
+                step = time.perf_counter()
                 artifact.runtime.update(job.spec.check(stage, artifact, settings))
-                log("static checks passed")
+                log(f"static checks passed in {time.perf_counter() - step:.1f} s")
+            step = time.perf_counter()
             parity = _parity(
                 job.spec, stage, artifact, settings, inputs, reference, thresholds, log
             )
+            log(f"parity checked in {time.perf_counter() - step:.1f} s")
             result.status = parity["status"]
             if parity["status"] == "passed":
                 result.figures = Figures(
@@ -248,13 +252,18 @@ def _export_one(
             result.model_bytes = bundle.model_bytes()
             result.bundle_bytes = bundle.bundle_bytes()
             publish(stage, final, request.overwrite)
-        log(f"bundle written: {final}")
+        log(f"bundle written in {time.perf_counter() - start:.1f} s: {final}")
     except (ExportError, ParityError, BundleError) as err:
         result.status, result.message = "failed", str(err)
         log(f"FAILED: {err}")
     except Exception as err:  # a converter's own failure: report it and go on with the others
         if request.debug:
             traceback.print_exc()
+        full = no_space(err, final.parent)
+        if full is not None:
+            result.status, result.message = "failed", str(full)
+            log(f"FAILED: {full}")
+            return result
         result.status, result.message = "failed", f"{type(err).__name__}: {err}"
         log(f"FAILED: {type(err).__name__}: {err} (run with --debug for the traceback)")
     return result

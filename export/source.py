@@ -6,22 +6,17 @@ so they come from --tokenizer, --answers and --arch. Every problem is reported n
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from export.errors import ExportError
-from vqa.answers import AnswerVocab, AnswerVocabError
-from vqa.bundle import file_digest
-from vqa.checkpoint import (
-    CheckpointError,
-    model_from_checkpoint,
-    read_checkpoint,
-    state_shape,
-)
-from vqa.configs import DEFAULT_TEXT_LEN, UnknownArchError
+from vqa.checkpoint import model_from_checkpoint, read_checkpoint, state_shape
+from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
+from vqa.errors import UserError
+from vqa.io import file_sha256
 from vqa.model import BEiT3ForVQA
-from vqa.tokenizer import Tokenizer, TokenizerError
+from vqa.tokenizer import Tokenizer
 
 
 @dataclass
@@ -34,6 +29,8 @@ class Source:
     answers: list[str]
     native_img_size: int
     """The image size the checkpoint was trained at (its position table's grid)."""
+    vocab_cut: dict[str, Any] | None = None
+    """What `--vocab-from` cut (export.vocab), for the manifest; None for the full vocabulary."""
 
     @property
     def img_size(self) -> int:
@@ -54,17 +51,17 @@ def load_source(
     try:
         ckpt = read_checkpoint(path, trust_pickle=trust_checkpoint)
         model = model_from_checkpoint(ckpt, arch=arch, img_size=img_size).eval()
-    except (CheckpointError, UnknownArchError) as err:
-        raise ExportError(str(err)) from None
+    except UserError:
+        raise
     except ValueError as err:  # e.g. an image size that is not a multiple of the patch size
         raise ExportError(f"{path}: {err}") from None
-    text_model = _tokenizer(path, ckpt.tokenizer, tokenizer)
+    text_model = checkpoint_tokenizer(ckpt, tokenizer)
     if text_model.vocab_size > model.config.vocab_size:
         raise ExportError(
             f"{tokenizer or path}: the tokenizer has {text_model.vocab_size} ids but the model's "
             f"text embedding only {model.config.vocab_size}: not the tokenizer of this model"
         )
-    answer_list = _answers(path, ckpt.answers, answers)
+    answer_list = checkpoint_answers(ckpt, answers)
     if len(answer_list) != model.config.num_answers:
         raise ExportError(
             f"{answers or path}: {len(answer_list)} answers, but the model has "
@@ -74,7 +71,7 @@ def load_source(
         parameter.requires_grad_(False)
     return Source(
         checkpoint=path,
-        sha256=file_digest(path)["sha256"],
+        sha256=file_sha256(path),
         kind=ckpt.kind,
         model=model,
         tokenizer=text_model,
@@ -83,45 +80,3 @@ def load_source(
     )
 
 
-def _tokenizer(path: Path, record: dict | None, override: str | Path | None) -> Tokenizer:
-    max_len = (record or {}).get("max_len", DEFAULT_TEXT_LEN)
-    try:
-        if override is not None:
-            return Tokenizer(override, max_len=max_len)
-        if record is None:
-            raise ExportError(
-                f"{path}: the checkpoint holds no tokenizer (official checkpoints do not): pass "
-                "--tokenizer SPM (BEiT-3's SentencePiece model, beit3.spm)"
-            )
-        if "model" in record:
-            return Tokenizer.from_bytes(record["model"], max_len=max_len)
-        stored = Path(record["path"])
-        if not stored.is_file():
-            raise ExportError(
-                f"{path}: the checkpoint's tokenizer is the file {stored}, which does not exist: "
-                "pass --tokenizer SPM"
-            )
-        text_model = Tokenizer(stored, max_len=max_len)
-    except TokenizerError as err:
-        raise ExportError(str(err)) from None
-    expected = record.get("sha256")
-    if expected and hashlib.sha256(text_model.model_bytes).hexdigest() != expected:
-        raise ExportError(
-            f"{path}: the tokenizer file {stored} is not the one the model was trained with "
-            "(sha256 differs): pass the right one with --tokenizer SPM"
-        )
-    return text_model
-
-
-def _answers(path: Path, stored: list[str] | None, override: str | Path | None) -> list[str]:
-    if override is not None:
-        try:
-            return AnswerVocab.load(override).answers
-        except AnswerVocabError as err:
-            raise ExportError(str(err)) from None
-    if stored is None:
-        raise ExportError(
-            f"{path}: the checkpoint holds no answer list (official checkpoints do not): pass "
-            "--answers FILE (one answer a line, in the order of the model's outputs)"
-        )
-    return list(stored)

@@ -46,7 +46,10 @@ def checkpoint(tmp_path, spm):
 
 
 def _run(capsys, *argv):
-    code = main([str(a) for a in argv])
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as stop:  # argparse's own errors (a flag's value)
+        code = stop.code
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -74,9 +77,11 @@ def test_export_writes_a_bundle_and_prints_progress_and_a_table(capsys, checkpoi
         (["--format", "tflite"], "unknown format 'tflite'"),
         (["--format", "onnx", "--fp16"], "onnx cannot export fp16: onnxruntime's CPU"),
         (["--format", "torchscript,executorch", "--fp16"], "executorch cannot export fp16"),
-        (["--format", "onnx", "--parity-inputs", "0"], "--parity-inputs must be at least 1"),
+        (["--format", "onnx", "--parity-inputs", "0"], "--parity-inputs: must be >= 1, got 0"),
+        (["--format", "onnx", "--img-size", "0"], "--img-size: must be >= 1, got 0"),
+        (["--format", "onnx", "--img-size", "-32"], "--img-size: must be >= 1, got -32"),
         (["--format", "onnx", "--img-size", "40"], "not a multiple of the patch size"),
-        (["--format", "onnx", "--data", "mnist"], "--data 'mnist': expected easy-vqa"),
+        (["--format", "onnx", "--data", "mnist"], "--data 'mnist': expected 'easy-vqa'"),
         (["--format", "onnx", "--arch", "beit3_base"], "the requested architecture is beit3_base"),
     ],
 )

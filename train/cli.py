@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from train.errors import EXTRA_USER_ERRORS, TrainError
 from train.losses import KD_LOSSES
+from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
 from vqa.errors import run_main
 
 # Options a resumed run may change: they do not touch the arithmetic of training.
@@ -23,39 +24,6 @@ RUNTIME_OPTIONS = {
     "trust_checkpoint",
 }
 DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
-
-
-def _number(kind: Callable[[str], Any], low: float, high: float | None = None, *, open_low=False):
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if value < low or (open_low and value == low) or (high is not None and value > high):
-            bound = f"> {low}" if open_low else f">= {low}"
-            if high is not None:
-                bound += f" and <= {high}"
-            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
-        return value
-
-    return parse
-
-
-POS_INT = _number(int, 1)
-NON_NEG_INT = _number(int, 0)
-POS_FLOAT = _number(float, 0.0, open_low=True)
-NON_NEG_FLOAT = _number(float, 0.0)
-UNIT_FLOAT = _number(float, 0.0, 1.0)
-
-
-class _Help(argparse.HelpFormatter):
-    """Shows an option's default where it has a meaningful one."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
-            text += " (default: %(default)s)"
-        return text
 
 
 class _Adder:
@@ -72,6 +40,8 @@ class _Adder:
 
 
 def _training_options(add: _Adder, command: str) -> None:
+    add("--config", metavar="FILE", help="recipe file (TOML, recipes/*.toml) whose values "
+        "replace the defaults; options given here override single keys")
     add("--data", help="'easy-vqa' or 'vizwiz:DIR' (the VizWiz folder or its parent); "
         "required unless --resume")
     add("--arch", help="model configuration (`python -m train describe` lists them); "
@@ -165,13 +135,13 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(
             command, help=text, description=text,
-            formatter_class=_Help,
+            formatter_class=HelpFormatter,
         )
         _training_options(_Adder(p, explicit_only), command)
 
     p = sub.add_parser(
         "evaluate", help="predictions and the metric of a checkpoint",
-        formatter_class=_Help,
+        formatter_class=HelpFormatter,
     )
     add = _Adder(p, explicit_only)
     add("checkpoint")
@@ -198,7 +168,8 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     add("--debug", action="store_true", default=False, help="show the traceback of an error")
 
     p = sub.add_parser(
-        "describe", help="parameters, GMACs and sizes of configurations", formatter_class=_Help
+        "describe", help="parameters, GMACs and sizes of configurations",
+        formatter_class=HelpFormatter,
     )
     add = _Adder(p, explicit_only)
     add("arch", nargs="*", help="configurations (default: all)")
@@ -269,8 +240,11 @@ def _describe(args: argparse.Namespace) -> None:
 def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("finetune", "distill"):
+        from train.recipe import apply_recipe
         from train.run import run_training
 
+        if args.config:
+            args = apply_recipe(args, argv)
         run_training(args.command, _training_args(args, argv))
     elif args.command == "evaluate":
         from train.evaluate import run_evaluate

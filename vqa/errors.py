@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import sys
 import traceback
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 DEBUG_ENV = "VQA_DEBUG"
 DEBUG_FLAG = "--debug"
 USER_ERROR_EXIT = 2
 INTERRUPTED_EXIT = 130
+# Less free space than this after a failed write: the write failed because the disk is full.
+LOW_SPACE_BYTES = 1 << 20
 
 # OSErrors about the user's files or disk rather than about the code.
 _USER_ERRNOS = frozenset({
@@ -43,8 +47,8 @@ def no_space(err: BaseException, path: str | os.PathLike[str]) -> NoSpaceError |
     """A NoSpaceError for `path` when `err` (or what caused it) is a full disk, else None.
 
     torch reports a failed write as a RuntimeError ("file write failed", "unexpected pos"),
-    ONNX Runtime and protobuf in their own words; the errno of the OSError underneath, or the
-    free space left, tells whether the disk is full.
+    ONNX Runtime and protobuf in their own words; the errno of the OSError underneath, or
+    less than LOW_SPACE_BYTES left on the file system of `path`, tells that the disk is full.
     """
     seen = err
     while seen is not None:
@@ -54,7 +58,19 @@ def no_space(err: BaseException, path: str | os.PathLike[str]) -> NoSpaceError |
     text = str(err).lower()
     if "no space left" in text or "disk full" in text or "enospc" in text:
         return NoSpaceError(path)
+    if _free_bytes(path) < LOW_SPACE_BYTES:
+        return NoSpaceError(path)
     return None
+
+
+def _free_bytes(path: str | os.PathLike[str]) -> int:
+    """Free bytes on the file system of `path` (or of its nearest existing parent)."""
+    for folder in (Path(path), *Path(path).absolute().parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return LOW_SPACE_BYTES
 
 
 def one_line(err: BaseException) -> str:

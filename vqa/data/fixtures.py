@@ -18,7 +18,9 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFilter
 
+from vqa.cli import NON_NEG_INT, POS_INT, HelpFormatter, add_debug_flag
 from vqa.data.vizwiz import ANSWER_CONFIDENCES, SPLITS, split_paths
+from vqa.errors import UserError, run_main
 from vqa.io import atomic_write_bytes
 
 COLORS = {
@@ -30,6 +32,7 @@ COLORS = {
 SHAPES = ("circle", "rectangle", "triangle")
 KINDS = ("color", "shape", "yes/no", "number", "unanswerable")
 NUM_ANSWERS = 10
+MIN_SIDE = 16
 
 
 def write_vizwiz_fixture(
@@ -39,15 +42,28 @@ def write_vizwiz_fixture(
     n_test: int = 4,
     img_size: tuple[int, int] = (48, 40),
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Path:
     """Write ``root/VizWiz`` (annotations + JPEGs) and return that ``VizWiz`` folder.
 
     ``img_size`` is the base (width, height); images vary around it (scaled, some portrait).
     Question kinds cycle through ``KINDS``, so five or more entries hold every answer type.
+    A ``root/VizWiz`` that holds files already is refused unless ``overwrite``: it may be the
+    real data set.
     """
-    if min(img_size) < 16:
-        raise ValueError(f"img_size must be at least 16 x 16 pixels, got {img_size}")
+    if min(img_size) < MIN_SIDE:
+        raise UserError(
+            f"--img-size {img_size[0]} {img_size[1]}: images must be at least "
+            f"{MIN_SIDE} x {MIN_SIDE} pixels"
+        )
+    if min(n_train, n_val, n_test) < 0:
+        raise UserError("entry counts cannot be negative")
     vizwiz_dir = Path(root) / "VizWiz"
+    if vizwiz_dir.is_dir() and any(vizwiz_dir.iterdir()) and not overwrite:
+        raise UserError(
+            f"{vizwiz_dir}: holds files already (maybe a real VizWiz copy); pass --overwrite to "
+            "replace them or choose an empty folder"
+        )
     rng = random.Random(seed)
     for split, count in zip(SPLITS, (n_train, n_val, n_test), strict=True):
         annotation_file, image_dir = split_paths(vizwiz_dir, split)
@@ -141,22 +157,39 @@ def _entry(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m vqa.data.fixtures OUT_DIR``: write a fixture and print its VizWiz folder."""
-    parser = argparse.ArgumentParser(prog="python -m vqa.data.fixtures", description=__doc__)
-    parser.add_argument("out_dir", type=Path, help="folder to create VizWiz/ in")
-    parser.add_argument("--n-train", type=int, default=12)
-    parser.add_argument("--n-val", type=int, default=8)
-    parser.add_argument("--n-test", type=int, default=4)
-    parser.add_argument("--img-size", type=int, nargs=2, default=(48, 40), metavar=("W", "H"))
-    parser.add_argument("--seed", type=int, default=0)
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vqa.data.fixtures", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("out_dir", type=Path,
+                        help="folder to create VizWiz/ in (created if missing)")
+    parser.add_argument("--n-train", type=NON_NEG_INT, default=12, help="train entries")
+    parser.add_argument("--n-val", type=NON_NEG_INT, default=8, help="val entries")
+    parser.add_argument("--n-test", type=NON_NEG_INT, default=4,
+                        help="test entries (image and question only, as VizWiz test)")
+    parser.add_argument("--img-size", type=POS_INT, nargs=2, default=(48, 40),
+                        metavar=("W", "H"),
+                        help=f"base image size in pixels, each side >= {MIN_SIDE}; images vary "
+                        "around it")
+    parser.add_argument("--seed", type=NON_NEG_INT, default=0,
+                        help="the same seed writes the same files")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the files of an existing OUT_DIR/VizWiz")
+    add_debug_flag(parser)
     args = parser.parse_args(argv)
     print(
         write_vizwiz_fixture(
-            args.out_dir, args.n_train, args.n_val, args.n_test, tuple(args.img_size), args.seed
+            args.out_dir, args.n_train, args.n_val, args.n_test, tuple(args.img_size), args.seed,
+            overwrite=args.overwrite,
         )
     )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vqa.data.fixtures OUT_DIR``: write a fixture and print its VizWiz folder."""
+    return run_main(_main, argv)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -67,10 +67,15 @@ class DataSpec:
         *,
         limit: int | None = None,
         skip_bad: bool = False,
+        check_images: bool = True,
         progress: bool = False,
     ):
         """The first `limit` usable samples of `split`, as a `VizWizSplit` (`.skipped` lists
-        what `skip_bad` left out); an empty result is an error."""
+        what `skip_bad` left out); an empty result is an error.
+
+        With `skip_bad`, images are decoded here (progress bar when `progress`) unless
+        `check_images` is False: then the caller skips those it fails to decode itself.
+        """
         from vqa.data.vizwiz import VizWizSplit
 
         if limit is not None and limit < 1:
@@ -99,7 +104,7 @@ class DataSpec:
                 samples.skipped.append(problem)
                 continue
             samples.append(sample)
-        if skip_bad:
+        if skip_bad and check_images:
             samples = drop_undecodable(samples, progress=progress)
         if samples.skipped:
             log.warning(
