@@ -1,0 +1,42 @@
+import Darwin
+import Foundation
+import UIKit
+
+/// The phone as a result row describes it, and the process's memory footprint.
+enum DeviceInfo {
+    /// The hardware model identifier, e.g. "iPhone16,1" (utsname's machine field).
+    static var model: String {
+        var system = utsname()
+        uname(&system)
+        return withUnsafeBytes(of: &system.machine) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    static var osName: String {
+        return "iOS \(UIDevice.current.systemVersion)"
+    }
+
+    /// Peak physical footprint of this process (TASK_VM_INFO's ledger_phys_footprint_peak).
+    static var peakFootprintBytes: Int? {
+        guard let info = vmInfo() else { return nil }
+        return Int(info.ledger_phys_footprint_peak)
+    }
+
+    static var footprintBytes: Int? {
+        guard let info = vmInfo() else { return nil }
+        return Int(info.phys_footprint)
+    }
+
+    private static func vmInfo() -> task_vm_info_data_t? {
+        var info = task_vm_info_data_t()
+        var count = mach_msg_type_number_t(
+            MemoryLayout<task_vm_info_data_t>.size / MemoryLayout<natural_t>.size)
+        let result = withUnsafeMutablePointer(to: &info) { pointer in
+            pointer.withMemoryRebound(to: integer_t.self, capacity: Int(count)) { raw in
+                task_info(mach_task_self_, task_flavor_t(TASK_VM_INFO), raw, &count)
+            }
+        }
+        return result == KERN_SUCCESS ? info : nil
+    }
+}
