@@ -1,0 +1,505 @@
+"""`make demo`: the main job on easy-VQA, end to end on a CPU, checking its own targets.
+
+1. teacher    `python -m train finetune --config recipes/easy_vqa_teacher.toml`
+2. student    `python -m train distill --config recipes/easy_vqa_student.toml`, from the teacher's
+              cached logits
+3. export     the student to every format, the teacher to ONNX; each at the format's reference
+              precision (fp32; Core ML fp16) and int8, every bundle parity-checked
+4. benchmark  every bundle and the PyTorch baselines on the whole easy-VQA test split (latency,
+              memory, size, official VizWiz accuracy); report with plots
+5. checks     teacher >= 92 %, distilled student with at most 1/4 of the teacher's parameters
+              >= 90 %, every int8 bundle within 0.5 points of its fp32 bundle on the same
+              questions; then the trade-off table
+
+Training runs through torchrun with --processes one-thread processes (the recipes' batch size is
+per process). Each finished step is recorded in OUT/demo_state.json under a key made of its
+inputs (the resolved recipe, the data, the upstream models' hashes): a rerun reuses a step whose
+key is unchanged, continues an interrupted training run, and says so when it starts a step
+over. Every file is written under a temporary name and renamed, so Ctrl-C leaves nothing
+half-written under a final name.
+
+Exit status: 0 when every target is met, 1 when one is missed (each named, with the gap) or a
+step failed, 2 on bad input, 130 on Ctrl-C.
+
+    python scripts/easy_vqa_demo.py [--out runs/demo] [--processes 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from train.recipe import recipe_of, resolve
+from vqa.io import atomic_path, atomic_write_json, file_sha256
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "recipes"
+STATE = "demo_state.json"
+STEPS = ("teacher", "student", "export", "benchmark")
+CORE_ML_NOTE = "not runnable off macOS (spec checked at export)"
+
+
+@dataclass
+class Targets:
+    teacher: float
+    student: float
+    param_ratio: float
+    int8_drop: float
+
+
+class StepFailed(Exception):
+    """A step's command failed; its own output above says why."""
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def _key(*parts: Any) -> str:
+    text = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _data_version() -> str:
+    try:
+        return importlib.metadata.version("easy-vqa")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+class Progress:
+    """Prints, every `every` seconds, how far a training run is (from its log.jsonl)."""
+
+    def __init__(self, name: str, log: Path, total_epochs: int, max_steps: int | None,
+                 every: float) -> None:
+        self.name, self.log, self.epochs, self.max_steps = name, log, total_epochs, max_steps
+        self.every, self.start = every, time.perf_counter()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> Progress:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def _last_train_entry(self) -> dict[str, Any] | None:
+        try:
+            lines = self.log.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return None
+        for line in reversed(lines):
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if entry.get("kind") == "train":
+                return entry
+        return None
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.start
+        entry = self._last_train_entry()
+        if entry is None or not entry.get("epoch"):
+            return f"  {self.name}: preparing (data, tokenizer, model), {_minutes(elapsed)} in"
+        step, epoch = entry["step"], entry["epoch"]
+        total = round(step / epoch * self.epochs)
+        if self.max_steps:
+            total = min(total, self.max_steps)
+        text = (f"  {self.name}: step {step} of {total} ({100 * step / total:.0f} %), "
+                f"loss {entry['loss']:.3f}, {_minutes(elapsed)} in")
+        rate = entry.get("samples_per_s")
+        if step < total and rate:
+            text += f", {entry['samples_per_s']:.0f} samples/s"
+        return text
+
+    def _loop(self) -> None:
+        while not self.stop.wait(self.every):
+            print(self.line(), flush=True)
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out: Path = args.out
+        self.state_path = self.out / STATE
+        self.state: dict[str, Any] = {}
+        if self.state_path.is_file():
+            try:
+                self.state = json.loads(self.state_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError:
+                print(f"{self.state_path}: unreadable; every step starts over", flush=True)
+        self.models = self.out / "models"
+        self.bundles = self.out / "bundles"
+        self.results = self.out / "results.jsonl"
+        self.report = self.out / "report"
+        self.timings: dict[str, str] = {}
+
+    # bookkeeping ------------------------------------------------------------------------------
+
+    def _save_state(self) -> None:
+        atomic_write_json(self.state_path, self.state)
+
+    def _done(self, step: str, key: str, outputs: Sequence[Path]) -> bool:
+        return self.state.get(step, {}).get("key") == key and all(p.exists() for p in outputs)
+
+    def _begin(self, number: int, step: str, what: str, key: str) -> float:
+        previous = self.state.get(step, {}).get("key")
+        why = ""
+        if previous is not None and previous != key:
+            why = " (its inputs changed since the last run: starting it over)"
+        print(f"\n== [{number}/{len(STEPS)}] {step}: {what}{why}", flush=True)
+        return time.perf_counter()
+
+    def _finish(self, step: str, key: str, start: float, **extra: Any) -> None:
+        seconds = time.perf_counter() - start
+        self.state[step] = {"key": key, "seconds": round(seconds, 1), **extra}
+        self._save_state()
+        self.timings[step] = _minutes(seconds)
+        print(f"== {step}: done in {_minutes(seconds)}", flush=True)
+
+    def _reuse(self, number: int, step: str, key: str) -> None:
+        seconds = self.state[step].get("seconds", 0.0)
+        self.timings[step] = f"reused ({_minutes(seconds)} when made)"
+        print(f"\n== [{number}/{len(STEPS)}] {step}: done in an earlier run with the same inputs "
+              f"(key {key}); reused", flush=True)
+
+    def _command(self, argv: Sequence[str], env: dict[str, str] | None = None,
+                 cwd: Path | None = None) -> int:
+        child = subprocess.Popen([sys.executable, *argv], cwd=cwd, env=env)
+        try:
+            return child.wait()
+        except KeyboardInterrupt:
+            child.wait()  # Ctrl-C reached it too; let it finish its cleanup
+            raise
+
+    def _run(self, argv: Sequence[str], what: str, ok: Sequence[int] = (0,),
+             cwd: Path | None = None) -> int:
+        code = self._command(argv, cwd=cwd)
+        if code not in ok:
+            raise StepFailed(f"{what} failed (exit status {code})")
+        return code
+
+    # steps ------------------------------------------------------------------------------------
+
+    def train(self, number: int, step: str, command: str, recipe: Path,
+              extra: Sequence[str], upstream: str) -> Path:
+        run_dir = self.out / step
+        model = self.models / f"{step}.pth"
+        argv = [command, "--config", str(recipe), "--out", str(run_dir), *extra]
+        settings = vars(resolve(argv))
+        key = _key(recipe_of(settings), self.args.processes, _data_version(), upstream)
+        if self._done(step, key, [model]):
+            self._reuse(number, step, key)
+            return model
+        shown = recipe.relative_to(ROOT) if recipe.is_relative_to(ROOT) else recipe
+        what = (f"{command} {settings['arch']} at {settings['img_size'] or 'its'} px, "
+                f"{settings['epochs']} epochs, recipe {shown}")
+        start = self._begin(number, step, what, key)
+        started = self.state.get(f"{step}-started") == key and (run_dir / "run.json").is_file()
+        if started:
+            print(f"  continuing the interrupted run in {run_dir}", flush=True)
+            argv = [command, "--resume", str(run_dir)]
+        else:
+            argv = [*argv, "--overwrite"]
+            self.state[f"{step}-started"] = key
+            self._save_state()
+        argv += ["--no-progress"]
+        if self.args.processes > 1:
+            argv = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                    str(self.args.processes), "-m", "train", *argv]
+        else:
+            argv = ["-m", "train", *argv]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        with Progress(step, run_dir / "log.jsonl", settings["epochs"], settings["max_steps"],
+                      self.args.progress_every):
+            code = self._command(argv, env)
+        if code != 0:
+            raise StepFailed(f"training the {step} failed (exit status {code})")
+        with atomic_path(model) as tmp:
+            shutil.copyfile(run_dir / "best.pth", tmp)
+        self._finish(step, key, start)
+        return model
+
+    def export(self, number: int, models: dict[str, Path]) -> None:
+        plan = {"student": self.args.formats, "teacher": self.args.teacher_formats}
+        parity = ["--data", "easy-vqa", "--data-split", "val",
+                  "--parity-inputs", str(self.args.parity_inputs)]
+        if self.args.min_top1 is not None:
+            parity += ["--min-top1", str(self.args.min_top1)]
+        key = _key({name: file_sha256(path) for name, path in models.items()}, plan, parity)
+        if self._done("export", key, [self.bundles]):
+            self._reuse(number, "export", key)
+            return
+        jobs = [(name, fmt) for name, fmt in plan.items() if fmt]
+        start = self._begin(number, "export", ", ".join(
+            f"{name} to {fmt}" for name, fmt in jobs) + ", reference precision and int8", key)
+        if self.bundles.exists():
+            shutil.rmtree(self.bundles)
+        count = 2 * len(jobs)
+        done = 0
+        for name, formats in jobs:
+            for precision in ([], ["--int8"]):
+                done += 1
+                label = precision[0][2:] if precision else "fp32 (Core ML fp16)"
+                print(f"  [{done}/{count}] {name} -> {formats}, {label}", flush=True)
+                self._run(["-m", "export", str(models[name]), "--format", formats, *precision,
+                           "--out", str(self.bundles), *parity], f"export of the {name}")
+        self._finish("export", key, start)
+
+    def benchmark(self, number: int) -> None:
+        bundles = sorted(p for p in self.bundles.iterdir() if (p / "manifest.json").is_file())
+        options = ["--data", "easy-vqa", "--split", "test", "--runs", str(self.args.runs),
+                   "--warmup", str(self.args.warmup)]
+        if self.args.test_questions:
+            options += ["--limit", str(self.args.test_questions)]
+        key = _key(self.state["export"]["key"], options)
+        if self._done("benchmark", key, [self.results, self.report]):
+            self._reuse(number, "benchmark", key)
+            return
+        split = (f"the first {self.args.test_questions} test questions"
+                 if self.args.test_questions else "the whole test split")
+        start = self._begin(number, "benchmark", f"{len(bundles)} bundles and the PyTorch "
+                            f"baselines, easy-VQA {split}", key)
+        partial = self.out / ".results.partial.jsonl"
+        partial.unlink(missing_ok=True)
+        # A manifest names its source checkpoint by file name; from models/ the benchmark finds
+        # teacher.pth and student.pth for the PyTorch baselines.
+        self._run(["-m", "benchmark", "run", *(str(b.resolve()) for b in bundles), *options,
+                   "--out", str(partial.resolve()),
+                   "--work-dir", str((self.out / "benchmark_files").resolve())],
+                  "the benchmark", ok=(0, 1), cwd=self.models)
+        os.replace(partial, self.results)
+        self._write_report()
+        self._finish("benchmark", key, start)
+
+    def _write_report(self) -> None:
+        from benchmark.report import write_report
+
+        staged = self.out / ".report.partial"
+        shutil.rmtree(staged, ignore_errors=True)
+        write_report(read_rows(self.results), staged)
+        old = self.out / ".report.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if self.report.exists():
+            os.replace(self.report, old)
+        os.replace(staged, self.report)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def run(self) -> int:
+        start = time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        teacher = self.train(1, "teacher", "finetune", self.args.teacher_recipe, [], "")
+        student = self.train(2, "student", "distill", self.args.student_recipe,
+                             ["--teacher", str(self.out / "teacher" / "best.pth")],
+                             file_sha256(teacher))
+        self.export(3, {"teacher": teacher, "student": student})
+        self.benchmark(4)
+        rows = read_rows(self.results)
+        names = {file_sha256(teacher): "teacher", file_sha256(student): "student"}
+        print(f"\n== trade-off table (easy-VQA test, official VizWiz accuracy; "
+              f"{rows[0]['threads'] if rows else '?'} threads, batch 1)")
+        print(tradeoff_table(rows, names))
+        missed = check_targets(rows, names, self.args.targets)
+        print(f"\nsteps: {', '.join(f'{k} {v}' for k, v in self.timings.items())}; "
+              f"this run {_minutes(time.perf_counter() - start)}")
+        print(f"report:      {self.report / 'report.md'} (plots: {self.report}/*.png)")
+        print(f"checkpoints: {self.models}/teacher.pth, {self.models}/student.pth "
+              f"(runs: {self.out}/teacher, {self.out}/student)")
+        print(f"bundles:     {self.bundles}/")
+        print(f"results:     {self.results}")
+        if missed:
+            print("\nmissed targets:", file=sys.stderr)
+            for line in missed:
+                print(f"  {line}", file=sys.stderr)
+            return 1
+        print("\nall targets met")
+        return 0
+
+
+# rows, table, checks ----------------------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _sha(row: dict[str, Any]) -> str | None:
+    return (row.get("model") or {}).get("checkpoint_sha256")
+
+
+def _accuracy(row: dict[str, Any]) -> float | None:
+    return (row.get("accuracy") or {}).get("overall") if row["status"] == "ok" else None
+
+
+def _reference(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """What a row is compared with: an int8 bundle with its format's reference-precision bundle,
+    anything else with PyTorch fp32 of the same model."""
+    same = [r for r in rows if _sha(r) == _sha(row) and r is not row]
+    if row["role"] == "bundle" and row["precision"] == "int8":
+        partner = [r for r in same if r["role"] == "bundle" and r["format"] == row["format"]
+                   and r["precision"] != "int8"]
+        return partner[0] if partner else None
+    base = [r for r in same if r["format"] == "pytorch" and r["precision"] == "fp32"]
+    return base[0] if base else None
+
+
+def _model_name(row: dict[str, Any], names: dict[str, str]) -> str:
+    return names.get(_sha(row) or "", "?")
+
+
+def tradeoff_table(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> str:
+    header = ("model", "format", "precision", "size MB", "p50 ms", "model mem MB", "accuracy",
+              "vs fp32", "speed-up", "bundle / note")
+    lines = [header]
+    for row in rows:
+        lat, mem = row.get("latency_ms") or {}, row.get("memory") or {}
+        ref = _reference(row, rows)
+        acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None
+        change = "-" if acc is None or ref_acc is None else f"{acc - ref_acc:+.2f}"
+        base = next((r for r in rows if _sha(r) == _sha(row) and r["format"] == "pytorch"
+                     and r["precision"] == "fp32" and r["status"] == "ok"), None)
+        up = ("-" if base is None or row["status"] != "ok" or not lat.get("p50")
+              else f"{base['latency_ms']['p50'] / lat['p50']:.2f}x")
+
+        def mb(value: float | None) -> str:
+            return "-" if value is None else f"{value / 1e6:.2f}"
+
+        note = row["label"]
+        if row["status"] == "skipped" and row["format"] == "coreml":
+            note += f": {CORE_ML_NOTE}"
+        elif row["status"] != "ok":
+            note += f": {row['status']}: {(row.get('error') or '').splitlines()[0][:80]}"
+        lines.append((
+            _model_name(row, names), row["format"], row["precision"],
+            mb(mem.get("model_file_bytes")),
+            "-" if lat.get("p50") is None else f"{lat['p50']:.2f}",
+            mb(mem.get("load_rss_bytes")),
+            "-" if acc is None else f"{acc:.2f} %", change, up, note,
+        ))
+    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(line[:-1], widths, strict=True)) + "  "
+        + line[-1] for line in lines
+    )
+
+
+def check_targets(rows: Sequence[dict[str, Any]], names: dict[str, str],
+                  targets: Targets) -> list[str]:
+    """One line a missed target, saying by how much; empty when all are met."""
+    missed = []
+    fp32 = {}
+    for name in ("teacher", "student"):
+        row = next((r for r in rows if _model_name(r, names) == name and r["format"] == "pytorch"
+                    and r["precision"] == "fp32"), None)
+        fp32[name] = row
+        goal = getattr(targets, name)
+        acc = _accuracy(row) if row else None
+        if acc is None:
+            missed.append(f"{name} accuracy: no PyTorch fp32 result "
+                          f"({row['status'] if row else 'no row'})")
+        elif acc < goal:
+            missed.append(f"{name} accuracy {acc:.2f} % < {goal:g} %: missed by "
+                          f"{goal - acc:.2f} points")
+    params = {k: (r.get("model") or {}).get("params") if r else None for k, r in fp32.items()}
+    if params["teacher"] and params["student"]:
+        ratio = params["student"] / params["teacher"]
+        if ratio > targets.param_ratio:
+            missed.append(f"student size {ratio:.3f} of the teacher's parameters > "
+                          f"{targets.param_ratio:g}: over by {ratio - targets.param_ratio:.3f}")
+    else:
+        missed.append("student size: parameter counts missing from the results")
+    for row in rows:
+        if row["status"] == "error":
+            missed.append(f"{row['label']}: the benchmark failed: "
+                          f"{(row.get('error') or '').splitlines()[0][:120]}")
+        if row["role"] != "bundle" or row["precision"] != "int8" or row["status"] != "ok":
+            continue
+        ref = _reference(row, rows)
+        acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None
+        if acc is None or ref_acc is None:
+            missed.append(f"{row['label']}: no accuracy of its reference bundle to compare with")
+        elif ref_acc - acc > targets.int8_drop:
+            missed.append(f"{row['label']} {acc:.2f} % is {ref_acc - acc:.2f} points below "
+                          f"{ref['label']} ({ref_acc:.2f} %); allowed {targets.int8_drop:g}: "
+                          f"missed by {ref_acc - acc - targets.int8_drop:.2f} points")
+    return missed
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scripts/easy_vqa_demo.py",
+        description="The main job on easy-VQA (teacher, distilled student, export, benchmark), "
+        "checking its own targets.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
+    parser.add_argument("--teacher-recipe", type=Path, default=RECIPES / "easy_vqa_teacher.toml",
+                        help="recipe of the teacher")
+    parser.add_argument("--student-recipe", type=Path, default=RECIPES / "easy_vqa_student.toml",
+                        help="recipe of the student")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="training processes (torchrun), one thread each")
+    parser.add_argument("--formats", default="all", help="export formats of the student")
+    parser.add_argument("--teacher-formats", default="onnx",
+                        help="export formats of the teacher ('' for none)")
+    parser.add_argument("--parity-inputs", type=int, default=200,
+                        help="easy-VQA val questions of the exporter's parity check")
+    parser.add_argument("--min-top1", type=float,
+                        help="the exporter's top-1 agreement threshold (default: its own)")
+    parser.add_argument("--test-questions", type=int,
+                        help="benchmark on the first N test questions (default: all 9,673)")
+    parser.add_argument("--runs", type=int, default=20, help="timed runs per model")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs per model")
+    parser.add_argument("--progress-every", type=float, default=30.0,
+                        help="seconds between progress lines of a training step")
+    target = parser.add_argument_group("targets (a missed one ends with exit status 1)")
+    target.add_argument("--min-teacher", type=float, default=92.0,
+                        help="teacher accuracy on the test questions (%%)")
+    target.add_argument("--min-student", type=float, default=90.0,
+                        help="distilled student accuracy on the test questions (%%)")
+    target.add_argument("--max-param-ratio", type=float, default=0.25,
+                        help="student parameters / teacher parameters")
+    target.add_argument("--max-int8-drop", type=float, default=0.5,
+                        help="points an int8 bundle may lose against its fp32 bundle")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.targets = Targets(args.min_teacher, args.min_student, args.max_param_ratio,
+                           args.max_int8_drop)
+    for path in (args.teacher_recipe, args.student_recipe):
+        if not path.is_file():
+            print(f"error: recipe {path}: no such file", file=sys.stderr)
+            return 2
+    demo = Demo(args)
+    try:
+        return demo.run()
+    except StepFailed as err:
+        print(f"\nerror: {err}; fix the cause and rerun: finished steps are reused",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing half-written is left under a final name; rerun to "
+              "continue (finished steps are reused, training resumes from its last save)",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

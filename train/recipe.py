@@ -1,0 +1,134 @@
+"""Recipes: a training command's options in a TOML file (`--config FILE`), as torchtune's configs.
+
+A recipe holds the options that make a run what it is (architecture, image and text sizes,
+optimisation, schedule, epochs), one key an option: the option's name without the leading dashes
+(`batch-size = 32`; `batch_size` works too) and switches as booleans under their destination
+(`augment = false` for `--no-augment`). Paths that differ between machines (`--data`, `--out`,
+`--init`, `--teacher`, `--tokenizer`) stay on the command line. Precedence: an option given on
+the command line, then the recipe, then the command's default. An unknown key or a bad value is
+an error naming the file and the key. The values in force, the recipe's path among them, are
+stored in the run's `run.json`, so `--resume OUT` continues with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import hashlib
+import json
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from train.cli import RUNTIME_OPTIONS, build_parser
+from train.errors import TrainError
+
+# Options a recipe may not set: they say where this run is or how the command is called.
+NOT_IN_RECIPES = {"help", "config", "resume", "overwrite", "command"}
+# Settings that do not change what is trained (where, how fast, how loudly, from which file).
+RUNTIME_SETTINGS = RUNTIME_OPTIONS | {"config", "overwrite", "command", "handler"}
+_SWITCHES = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)
+
+
+def command_actions(parser: argparse.ArgumentParser, command: str) -> dict[str, argparse.Action]:
+    """The options of `python -m train COMMAND` by destination.
+
+    argparse has no public way to list a parser's options; its `_actions` list is the stable,
+    long-standing way in.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices[command]
+            return {a.dest: a for a in sub._actions if a.option_strings}
+    raise ValueError("the parser has no subcommands")
+
+
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """The key/value table of a recipe file; a missing file or bad TOML names the file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as stream:
+            table = tomllib.load(stream)
+    except FileNotFoundError:
+        raise TrainError(f"--config {path}: no such file") from None
+    except IsADirectoryError:
+        raise TrainError(f"--config {path}: is a folder, not a recipe file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise TrainError(f"{path}: not valid TOML: {err}") from None
+    nested = [key for key, value in table.items() if isinstance(value, (dict, list))]
+    if nested:
+        raise TrainError(f"{path}: {nested[0]}: a recipe holds plain values, one key an option")
+    return table
+
+
+def _value(path: Path, key: str, action: argparse.Action, raw: Any) -> Any:
+    """`raw` checked and converted as the command line would convert the option's text."""
+    if isinstance(action, _SWITCHES):
+        if not isinstance(raw, bool):
+            raise TrainError(f"{path}: {key}: expected true or false, got {raw!r}")
+        if isinstance(action, argparse._StoreConstAction) and not isinstance(
+            action, (argparse._StoreTrueAction, argparse._StoreFalseAction)
+        ):
+            return action.const if raw else action.default
+        return raw
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        raise TrainError(f"{path}: {key}: expected a number or text, got {raw!r}")
+    text = str(raw)
+    try:
+        value = action.type(text) if action.type is not None else text
+    except (argparse.ArgumentTypeError, ValueError) as err:
+        raise TrainError(f"{path}: {key}: {err}") from None
+    if action.choices is not None and value not in action.choices:
+        choices = ", ".join(map(str, action.choices))
+        raise TrainError(f"{path}: {key}: {raw!r} is not one of {choices}")
+    return value
+
+
+def recipe_settings(
+    path: str | Path, actions: Mapping[str, argparse.Action], command: str
+) -> dict[str, Any]:
+    """A recipe's values by option destination, validated against the command's options."""
+    path = Path(path)
+    settings = {}
+    for key, raw in read_recipe(path).items():
+        dest = key.replace("-", "_")
+        if dest not in actions or dest in NOT_IN_RECIPES:
+            names = [d.replace("_", "-") for d in actions if d not in NOT_IN_RECIPES]
+            close = difflib.get_close_matches(key.replace("_", "-"), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise TrainError(
+                f"{path}: unknown key {key!r}: not an option of `python -m train {command}`{hint}"
+            )
+        settings[dest] = _value(path, key, actions[dest], raw)
+    return settings
+
+
+def apply_recipe(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Namespace:
+    """`args` with the values of `args.config` where the command line did not give the option."""
+    actions = command_actions(build_parser(), args.command)
+    settings = recipe_settings(args.config, actions, args.command)
+    explicit = vars(build_parser(explicit_only=True).parse_args(list(argv)))
+    merged = vars(args) | {k: v for k, v in settings.items() if k not in explicit}
+    return argparse.Namespace(**merged)
+
+
+def resolve(argv: Sequence[str]) -> argparse.Namespace:
+    """The options `python -m train ARGV` runs with: defaults, recipe, command line."""
+    args = build_parser().parse_args(list(argv))
+    return apply_recipe(args, argv) if getattr(args, "config", None) else args
+
+
+def recipe_of(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that decide what a run trains (the runtime ones and unset ones left out)."""
+    return {
+        k: str(v) if isinstance(v, Path) else v
+        for k, v in sorted(settings.items())
+        if k not in RUNTIME_SETTINGS and v is not None
+    }
+
+
+def recipe_hash(settings: Mapping[str, Any]) -> str:
+    """A short SHA-256 of `recipe_of(settings)`: equal for runs that train the same thing."""
+    text = json.dumps(recipe_of(settings), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
