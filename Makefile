@@ -26,8 +26,9 @@ test-slow: setup
 lint: setup
 	$(PY) -m ruff check .
 
+# The main job on easy-VQA, checking its own targets; options: make demo DEMO_ARGS="--out DIR".
 demo: setup
-	PY=$(abspath $(PY)) scripts/easy_vqa_demo.sh
+	$(PY) scripts/easy_vqa_demo.py $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV)
