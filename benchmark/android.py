@@ -5,6 +5,12 @@ file the app writes, pulls it and adds its rows (results schema, device = the ph
 results file. The app contract (extras and result file) is in docs/ios_benchmark.md, beside the
 iOS flow. Every adb call goes through one injectable function, so the command building and
 parsing are tested without a phone.
+
+With `--data`, the accuracy mode: N samples (images, questions, keys in `samples.json`) are
+pushed once, the app predicts each (extras `samples` and `predictions`) and writes a
+predictions file, which is pulled and scored here with the official metric; with
+`--checkpoint`, also the agreement with PyTorch fp32 on the same samples. The figures go into
+the phone's row as its `accuracy`.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.inputs import DataSpec, DataSpecError
+
 DEFAULT_PACKAGE = "org.vizwiz.vqa"
 DEFAULT_ACTIVITY = ".BenchmarkActivity"
 REMOTE_DIR = "/data/local/tmp/vqa_bench"
@@ -26,6 +34,7 @@ REMOTE_DIR = "/data/local/tmp/vqa_bench"
 RESULT_DIR = "/sdcard/Android/data/{package}/files"
 """Where the app writes its result: its own external files folder, which adb can read."""
 READY = "ready"
+SAMPLES_FILE = "samples.json"
 
 CommandRunner = Callable[[Sequence[str], float], subprocess.CompletedProcess]
 
@@ -84,8 +93,60 @@ class AndroidOptions:
     poll_seconds: float = 2.0
 
 
-def start_command(options: AndroidOptions, remote_bundle: str, remote_out: str) -> list[str]:
+@dataclass
+class AccuracyData:
+    """Samples staged for the phone: the local folder, its place on the phone, the ground truth."""
+
+    spec: DataSpec
+    samples: list
+    local_dir: Path
+    remote_dir: str
+    annotations: Path | None
+    checkpoint: Path | None = None
+    reference: dict[tuple[int, int, str], list[str]] | None = None
+
+
+def stage_samples(spec: DataSpec, folder: Path) -> AccuracyData:
+    """Copy the samples' images into `folder` with a `samples.json`; write the annotations."""
+    import json
+    import shutil
+
+    from vqa.data import write_annotations
+    from vqa.io import atomic_write_text
+
+    samples = spec.load()
+    if not samples:
+        raise DataSpecError(f"{spec.name} {spec.split}: no samples")
+    shutil.rmtree(folder, ignore_errors=True)  # this tool's own staging folder, from a past run
+    images = folder / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    entries = []
+    for i, sample in enumerate(samples):
+        name = f"{i:06d}{Path(sample.image_path).suffix.lower()}"
+        shutil.copyfile(sample.image_path, images / name)
+        entries.append({"key": sample.key, "image": f"images/{name}", "question": sample.question})
+    name = spec.name
+    atomic_write_text(folder / SAMPLES_FILE, json.dumps(
+        {"data": name, "split": spec.split, "samples": entries}, ensure_ascii=False, indent=1))
+    annotations = None
+    if all(s.answers for s in samples):
+        annotations = write_annotations(
+            samples, folder.with_name(folder.name + ".annotations.json")
+        )
+    return AccuracyData(spec, samples, folder, "", annotations)
+
+
+def start_command(
+    options: AndroidOptions,
+    remote_bundle: str,
+    remote_out: str,
+    remote_samples: str | None = None,
+    remote_predictions: str | None = None,
+) -> list[str]:
     """The `am start` argv of the app's benchmark mode (-W waits for launch, -S restarts it)."""
+    accuracy = []
+    if remote_samples is not None:
+        accuracy = ["--es", "samples", remote_samples, "--es", "predictions", remote_predictions]
     return [
         "am",
         "start",
@@ -108,6 +169,7 @@ def start_command(options: AndroidOptions, remote_bundle: str, remote_out: str) 
         "--es",
         "out",
         remote_out,
+        *accuracy,
     ]
 
 
@@ -128,6 +190,7 @@ def benchmark_bundle(
     local_dir: Path,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+    data: AccuracyData | None = None,
 ) -> list[dict[str, Any]]:
     """Run the app's benchmark on one bundle; returns its validated, completed rows."""
     from benchmark.ingest import complete_from_bundle
@@ -139,12 +202,15 @@ def benchmark_bundle(
     progress(f"phone: {phone['name']} (Android {phone['os']}, {phone['arch']})")
     name = bundle.path.resolve().name
     remote_bundle = f"{options.remote_dir}/{name}"
-    remote_out = f"{options.result_dir.format(package=options.package)}/{name}.result.json"
+    result_dir = options.result_dir.format(package=options.package)
+    remote_out = f"{result_dir}/{name}.result.json"
+    remote_predictions = f"{result_dir}/{name}.predictions.json" if data else None
     adb.shell("mkdir", "-p", options.remote_dir)
-    adb.shell("rm", "-rf", remote_bundle, remote_out)
+    adb.shell("rm", "-rf", remote_bundle, remote_out, *([remote_predictions] if data else []))
     progress(f"pushing {bundle.path} ({bundle.bundle_bytes() / 1e6:.1f} MB)")
     adb("push", str(bundle.path), remote_bundle, timeout=options.timeout)
-    adb.shell(*start_command(options, remote_bundle, remote_out))
+    adb.shell(*start_command(options, remote_bundle, remote_out,
+                             data.remote_dir if data else None, remote_predictions))
     deadline = time.monotonic() + options.timeout
     while True:
         probe = adb.shell_line(f"test -f {shlex.quote(remote_out)} && echo {READY}", check=False)
@@ -159,8 +225,15 @@ def benchmark_bundle(
     local_dir.mkdir(parents=True, exist_ok=True)
     local = local_dir / f"{name}.android.json"
     adb("pull", remote_out, str(local))
+    accuracy = None
+    if data is not None:
+        local_predictions = local_dir / f"{name}.predictions.json"
+        adb("pull", remote_predictions, str(local_predictions))
+        accuracy = score_predictions(local_predictions, data, bundle, local_dir)
     rows = []
     for row in load_row_file(local):
+        if accuracy is not None and row["status"] == "ok":
+            row = {**row, "accuracy": accuracy}
         row = complete_from_bundle(row, bundle)
         device = dict(row["device"])
         for key in ("name", "os", "arch"):
@@ -170,6 +243,81 @@ def benchmark_bundle(
         validate_row(row, f"{local} (completed)")
         rows.append(row)
     return rows
+
+
+def fp32_answers(checkpoint: Path, data: AccuracyData, bundle, work: Path) -> list[str]:
+    """PyTorch fp32 answers of the source checkpoint on the samples, at the bundle's settings."""
+    import numpy as np
+    import torch
+
+    from benchmark.inputs import build_input_cache
+    from vqa.checkpoint import load_model, read_checkpoint
+
+    pre = bundle.manifest["preprocessing"]
+    max_len = bundle.manifest["tokenizer"]["max_len"]
+    cache = build_input_cache(data.samples, pre["image_size"], bundle.tokenizer_path(), max_len,
+                              work / "inputs", progress=False)
+    model = load_model(checkpoint, img_size=pre["image_size"])
+    answers = read_checkpoint(checkpoint).answers or bundle.answers()
+    predicted = []
+    with torch.inference_mode():
+        for start in range(0, len(cache), 16):
+            index = list(range(start, min(start + 16, len(cache))))
+            image, question, mask = cache.batch(index, pre["mean"], pre["std"], pre["scale"])
+            logits = model(torch.from_numpy(image), torch.from_numpy(question),
+                           torch.from_numpy(mask))
+            predicted += [answers[int(i)] for i in np.argmax(logits.float().numpy(), axis=1)]
+    return predicted
+
+
+def score_predictions(path: Path, data: AccuracyData, bundle, work: Path) -> dict[str, Any]:
+    """The row's `accuracy`: the official metric on the app's predictions, agreement with fp32."""
+    import warnings
+
+    from vqa.metrics import MetricInputError, load_annotations, load_predictions, score
+
+    try:
+        predictions = load_predictions(path)
+    except MetricInputError as err:
+        raise AdbError(f"{path}: the app's predictions are unreadable ({err})") from None
+    by_key = {p.get("image"): p for p in predictions if isinstance(p, dict)}
+    missing = [s.key for s in data.samples if s.key not in by_key]
+    if missing or len(predictions) != len(data.samples):
+        raise AdbError(f"{path}: {len(predictions)} predictions for {len(data.samples)} samples"
+                       + (f" (no prediction for {missing[0]})" if missing else ""))
+    name = data.spec.name
+    accuracy: dict[str, Any] = {
+        "data": name, "split": data.spec.split, "n": len(predictions), "overall": None,
+        "agreement_fp32": None, "max_abs_logit_diff_fp32": None,
+        "predictions_file": str(path),
+        "annotations_file": str(data.annotations) if data.annotations else None,
+        "batch_size": 1, "seconds": None,
+    }
+    if data.annotations is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                scored = score(predictions, load_annotations(data.annotations))
+            except MetricInputError as err:
+                raise AdbError(f"{path}: cannot be scored ({err})") from None
+        accuracy.update(
+            overall=scored["accuracy"]["overall"],
+            per_answer_type=scored["accuracy"]["per_answer_type"],
+            answerability_ap=scored["answerability"]["average_precision"],
+            answerability_f1=scored["answerability"]["f1"],
+        )
+    if data.checkpoint is not None:
+        pre = bundle.manifest["preprocessing"]
+        key = (pre["image_size"], bundle.manifest["tokenizer"]["max_len"],
+               bundle.manifest["tokenizer"]["sha256"])
+        data.reference = data.reference or {}
+        if key not in data.reference:
+            data.reference[key] = fp32_answers(data.checkpoint, data, bundle, work)
+        reference = data.reference[key]
+        same = sum(by_key[s.key]["answer"] == ref
+                   for s, ref in zip(data.samples, reference, strict=True))
+        accuracy["agreement_fp32"] = 100.0 * same / len(reference)
+    return accuracy
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -200,6 +348,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=4, help="threads the app uses (4)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bundle (900)")
+    parser.add_argument(
+        "--data", metavar="SPEC",
+        help="accuracy mode: easy-vqa or vizwiz:DIR; the app predicts --limit samples of it",
+    )
+    parser.add_argument("--data-split", default="val", help="split of --data (val)")
+    parser.add_argument("--limit", type=int, default=100, help="samples for --data (100)")
+    parser.add_argument(
+        "--checkpoint", type=Path,
+        help="source checkpoint: with --data, agreement with its PyTorch fp32 answers",
+    )
     parser.add_argument("--results", type=Path, default=Path("results.jsonl"))
     parser.add_argument("--report", type=Path, metavar="DIR")
     parser.set_defaults(run=run)
@@ -229,10 +387,33 @@ def run(
     )
     results = ResultsFile(args.results, append=True)
     local_dir = args.results.with_name(args.results.stem + "_files") / "android"
+    data = None
+    if args.data is not None:
+        if args.checkpoint is not None and not args.checkpoint.is_file():
+            print(f"error: --checkpoint {args.checkpoint}: file not found", file=sys.stderr)
+            return 2
+        try:
+            spec = DataSpec.parse(args.data, args.data_split, args.limit)
+            data = stage_samples(spec, local_dir / "samples")
+        except (DataSpecError, OSError, ValueError) as err:
+            print(f"error: --data {args.data}: {err}", file=sys.stderr)
+            return 2
+        data.checkpoint = args.checkpoint
+        data.remote_dir = f"{options.remote_dir}/samples"
+        try:
+            adb.shell("mkdir", "-p", options.remote_dir)
+            adb.shell("rm", "-rf", data.remote_dir)
+            adb("push", str(data.local_dir), data.remote_dir, timeout=options.timeout)
+        except AdbError as err:
+            print(f"error: pushing the samples: {err}", file=sys.stderr)
+            return 1
+    elif args.checkpoint is not None:
+        print("error: --checkpoint needs --data (it is the accuracy reference)", file=sys.stderr)
+        return 2
     failed = 0
     for bundle in args.bundles:
         try:
-            rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep)
+            rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep, data=data)
         except (AdbError, BundleError, ResultsError) as err:
             print(f"error: {bundle}: {err}", file=sys.stderr)
             failed += 1
