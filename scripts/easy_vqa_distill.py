@@ -13,12 +13,13 @@ operations change the answer to "what color is ...", so augmented labels would b
 eval transform for training, the cached teacher logits are those of the exact images the student
 sees.
 
-    PYTHONPATH=. python scripts/easy_vqa_distill.py [--out runs/easy_vqa_distill] [--quick]
+    python scripts/easy_vqa_distill.py [--out runs/easy_vqa_distill] [--quick]
 
-Each training run goes through torchrun with --processes one-thread processes (DDP, gloo), the
-answer types balanced (--balance answer-type). The default run takes about 77 minutes on 2 CPU
-cores; --quick is a smoke run of a few minutes (small subsets, low accuracy). Runs in OUT are
-replaced each time.
+The recipes are recipes/easy_vqa_teacher.toml and recipes/easy_vqa_student.toml (those of
+`make demo`); the student without a teacher runs the student's recipe through `finetune`. Each
+training run goes through torchrun with --processes one-thread processes (DDP, gloo); the
+recipes' batch size is per process. --quick is a smoke run of a few minutes (small subsets, low
+accuracy). Runs in OUT are replaced each time.
 """
 
 from __future__ import annotations
@@ -34,12 +35,11 @@ from pathlib import Path
 import torch
 
 from train.cli import main as train_main
+from train.recipe import resolve
 from vqa.checkpoint import load_model
 from vqa.model import count_parameters
 
-TEACHER = "beit3_easyvqa_teacher"
-STUDENT = "beit3_easyvqa_student"
-TEXT_LEN = "22"  # the longest easy-VQA question is 20 pieces with its tokenizer, + bos/eos
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
 
 
 def _run(argv: list[str], processes: int = 1) -> float:
@@ -79,56 +79,49 @@ def _minutes(seconds: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/easy_vqa_distill"))
-    parser.add_argument("--teacher-epochs", type=int, default=10)
-    parser.add_argument("--student-epochs", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=32, help="global batch")
+    parser.add_argument("--teacher-recipe", type=Path, default=RECIPES / "easy_vqa_teacher.toml")
+    parser.add_argument("--student-recipe", type=Path, default=RECIPES / "easy_vqa_student.toml")
     parser.add_argument("--processes", type=int, default=2,
                         help="training processes (torchrun, one thread each)")
-    parser.add_argument("--teacher-lr", type=float, default=3e-4)
-    parser.add_argument("--student-lr", type=float, default=5e-4)
     parser.add_argument("--num-workers", type=int, default=0,
                         help="data loading processes per training process")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="a smoke run on small subsets")
     args = parser.parse_args()
-    if args.processes < 1 or args.batch_size % args.processes:
-        parser.error(f"--batch-size {args.batch_size} is not a multiple of --processes "
-                     f"{args.processes}")
+    if args.processes < 1:
+        parser.error(f"--processes must be at least 1, got {args.processes}")
 
-    common = ["--data", "easy-vqa", "--text-len", TEXT_LEN, "--batch-size",
-              str(args.batch_size // args.processes),
-              "--no-augment", "--balance", "answer-type", "--drop-path", "0", "--head-lr-mult",
-              "1", "--weight-decay", "0.05", "--warmup-steps", "100", "--clip-grad", "1.0",
-              "--num-workers", str(args.num_workers),
-              "--seed", str(args.seed), "--limit-val", "1000", "--eval-every", "1000",
-              "--overwrite", "--no-progress"]
+    common = ["--num-workers", str(args.num_workers), "--overwrite", "--no-progress"]
     if args.quick:
-        common += ["--limit-train", "2000", "--limit-val", "200", "--warmup-steps", "10",
-                   "--eval-every", "50"]
+        common += ["--limit-train", "2000", "--limit-val", "200", "--warmup-steps", "10"]
     out = args.out
     teacher_dir, student_dir, baseline_dir = out / "teacher", out / "student_kd", out / "student"
+    teacher = ["--config", str(args.teacher_recipe), *common]
+    student = ["--config", str(args.student_recipe), *common]
 
     times = {}
-    times["teacher"] = _run(["finetune", "--arch", TEACHER, "--out", str(teacher_dir),
-                             "--epochs", str(args.teacher_epochs), "--lr", str(args.teacher_lr),
-                             *common], args.processes)
-    student_args = ["--arch", STUDENT, "--epochs", str(args.student_epochs),
-                    "--lr", str(args.student_lr), *common]
-    times["student_kd"] = _run(["distill", "--teacher", str(teacher_dir / "best.pth"),
+    times["teacher"] = _run(["finetune", *teacher, "--out", str(teacher_dir)], args.processes)
+    times["student_kd"] = _run(["distill", *student, "--teacher", str(teacher_dir / "best.pth"),
                                 "--teacher-cache", str(out / "teacher_logits"),
-                                "--out", str(student_dir), *student_args], args.processes)
-    times["student"] = _run(["finetune", "--tokenizer", str(teacher_dir / "tokenizer.spm"),
-                             "--out", str(baseline_dir), *student_args], args.processes)
+                                "--out", str(student_dir)], args.processes)
+    times["student"] = _run(["finetune", *student, "--tokenizer",
+                             str(teacher_dir / "tokenizer.spm"), "--out", str(baseline_dir)],
+                            args.processes)
+    arch = {
+        run: resolve(["finetune", "--config", str(recipe)]).arch
+        for run, recipe in ((teacher_dir, args.teacher_recipe),
+                            (student_dir, args.student_recipe),
+                            (baseline_dir, args.student_recipe))
+    }
 
     rows = []
-    for name, arch, run in (
-        ("teacher", TEACHER, teacher_dir),
-        ("student, distilled", STUDENT, student_dir),
-        ("student, no teacher", STUDENT, baseline_dir),
+    for name, run in (
+        ("teacher", teacher_dir),
+        ("student, distilled", student_dir),
+        ("student, no teacher", baseline_dir),
     ):
         accuracy, eval_seconds = _test_accuracy(run, args)
         params = count_parameters(load_model(run / "best.pth")) / 1e6
-        rows.append((name, arch, params, accuracy, times[run.name], eval_seconds))
+        rows.append((name, arch[run], params, accuracy, times[run.name], eval_seconds))
 
     split = "test (first 500 questions)" if args.quick else "test (9,673 questions)"
     print(f"\neasy-VQA {split}, official VizWiz accuracy; {torch.get_num_threads()} CPU threads")
