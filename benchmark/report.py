@@ -8,6 +8,7 @@ Pareto front marked, and the distribution of the timed runs.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
@@ -179,8 +180,33 @@ def _scatter(ax, rows, xs, ys, names) -> None:
     for fmt in formats:
         idx = [i for i, r in enumerate(rows) if r["format"] == fmt]
         ax.scatter([xs[i] for i in idx], [ys[i] for i in idx], marker=markers[fmt], label=fmt, s=40)
-    for x, y, name in zip(xs, ys, names, strict=True):
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    for x, y, text in label_groups(xs, ys, names):
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+
+
+def label_groups(
+    xs: Sequence[float], ys: Sequence[float], names: Sequence[str], near: float = 0.03
+) -> list[tuple[float, float, str]]:
+    """One label a cluster of points: names of points closer than `near` of the axis ranges
+    (x on a log scale where `_log_if_wide` would set one) share one label, a line a name, so
+    that labels of coinciding points are not printed over each other."""
+    wide = bool(xs) and min(xs) > 0 and max(xs) / min(xs) > 20
+    px = [math.log10(x) for x in xs] if wide else list(xs)
+
+    def scaled(values: Sequence[float]) -> list[float]:
+        span = (max(values) - min(values)) if values else 0.0
+        return [(v - min(values)) / span if span else 0.0 for v in values]
+
+    sx, sy = scaled(px), scaled(list(ys))
+    groups: list[tuple[int, list[str]]] = []
+    for i, name in enumerate(names):
+        for anchor, members in groups:
+            if abs(sx[i] - sx[anchor]) < near and abs(sy[i] - sy[anchor]) < near:
+                members.append(name)
+                break
+        else:
+            groups.append((i, [name]))
+    return [(xs[i], ys[i], "\n".join(members)) for i, members in groups]
 
 
 def _log_if_wide(ax, values: Sequence[float]) -> None:

@@ -99,3 +99,18 @@ def test_rerun_reuses_steps_and_names_missed_targets(first_run):
     # Requiring int8 to beat fp32 by 5 points cannot be met: the int8 bundle is named.
     assert re.search(r"student-onnx-int8\S* [\d.]+ % is -?[\d.]+ points below "
                      r"student-onnx-fp32 .* missed by [\d.]+ points", message), message
+
+
+def test_plot_labels_of_coinciding_points_share_one_label():
+    from benchmark.report import label_groups
+
+    # By hand: int8 ONNX and ExecuTorch bundles of 0.65 and 0.66 MB at 91.2 % sit 1 % of the
+    # size range apart (0.65-1.65 MB) and at equal accuracy: one label, a line each; the fp32
+    # bundle at 1.65 MB, 91.4 % is far from both.
+    groups = label_groups([0.65, 0.66, 1.65], [91.2, 91.2, 91.4],
+                          ["student-onnx-int8", "student-executorch-int8", "student-onnx-fp32"])
+    assert groups == [(0.65, 91.2, "student-onnx-int8\nstudent-executorch-int8"),
+                      (1.65, 91.4, "student-onnx-fp32")]
+    # Sizes spanning more than 20x are compared on a log scale, as the plot draws them:
+    # log10(1.1) - log10(1.0) = 0.041 of log10(100) = 2 is 2 % of the range: one label.
+    assert len(label_groups([1.0, 1.1, 100.0], [90.0, 90.0, 90.0], ["a", "b", "c"])) == 2
