@@ -2,6 +2,8 @@
 
 A crash, an error or a hang (past the timeout) of one measuring process becomes an error row and
 the run goes on; rows are written one by one, so Ctrl-C keeps every row finished before it.
+The machine is probed (matmul ceiling and a reference run) before the first target and after the
+last; every row of the run gets both probes and the verdict whether the run was disturbed.
 """
 
 from __future__ import annotations
@@ -122,6 +124,7 @@ class Harness:
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         self.env = _child_env(options.threads)
         self.ceiling: dict | None = None
+        self.start_probe: dict | None = None
         self.references: dict[str, Reference] = {}
         self.samples: list | None = None
         self.annotations: Path | None = None
@@ -180,30 +183,43 @@ class Harness:
         targets = self.plan()
         self._load_samples()
         if self.options.roofline:
-            self.ceiling = self._measure_ceiling()
+            self.start_probe = self.ceiling = self._probe("start")
         written = []
         for i, t in enumerate(targets, start=1):
             self.progress(f"[{i}/{len(targets)}] {t.label}: measuring")
             row = self.measure(t)
+            if self.options.roofline:
+                row["machine_check"] = roofline.machine_check(self.start_probe, None)
             self.results.add(row)
             written.append(row)
             self.progress(f"[{i}/{len(targets)}] {t.label}: {_summary(row)}")
+        if self.options.roofline:
+            check = roofline.machine_check(self.start_probe, self._probe("end"))
+            self.results.update_run(self.run_id, {"machine_check": check})
+            for row in written:
+                row["machine_check"] = check
+            verdict = "DISTURBED, rerun on a quiet machine" if check["disturbed"] else "steady"
+            self.progress(f"machine {verdict}: {check['reason']}")
         return written
 
-    def _measure_ceiling(self) -> dict | None:
-        log = self.work / "logs" / "roofline.log"
-        out = self.work / "specs" / "roofline.json"
+    def _probe(self, when: str) -> dict | None:
+        """Matmul ceiling and reference run in a fresh process; None when that fails."""
+        log = self.work / "logs" / f"probe_{when}.log"
+        out = self.work / "specs" / f"probe_{when}.json"
         out.unlink(missing_ok=True)
-        command = [*ROOFLINE, "--threads", str(self.options.threads), "--out", str(out)]
+        command = [
+            *ROOFLINE, "--threads", str(self.options.threads), "--reference", "--out", str(out)
+        ]
         code, tail = run_process(command, log, self.options.timeout, self.env)
-        ceiling = _read_result(out)
-        if code != 0 or not ceiling:
-            self.progress(f"matmul ceiling not measured (log: {log}): {tail}")
+        probe = _read_result(out)
+        if code != 0 or not probe:
+            self.progress(f"machine probe ({when}) failed (log: {log}): {tail}")
             return None
         self.progress(
-            f"matmul fp32 ceiling: {ceiling['gflops']:.1f} GFLOP/s ({self.options.threads} threads)"
+            f"machine probe ({when}): matmul fp32 {probe['gflops']:.1f} GFLOP/s, reference run "
+            f"{probe['reference']['ms_median']:.2f} ms ({self.options.threads} threads)"
         )
-        return ceiling
+        return probe
 
     def measure(self, t: Target) -> dict[str, Any]:
         row = self._base_row(t)

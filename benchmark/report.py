@@ -1,8 +1,8 @@
 """report.md and PNG plots from result rows (host and phone alike); `python -m benchmark report`.
 
-One table (format, precision, size, load, p50, p90, peak RSS, accuracy and the change against
-PyTorch fp32 of the same checkpoint), accuracy against size and against p50 latency with the
-Pareto front marked, and the distribution of the timed runs.
+One table (format, precision, size, load, p50, p90, the model's memory and the process's peak,
+accuracy and the change against PyTorch fp32 of the same checkpoint), accuracy against size and
+against p50 latency with the Pareto front marked, and the distribution of the timed runs.
 """
 
 from __future__ import annotations
@@ -97,10 +97,20 @@ def accuracy_change(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> floa
     return ours - theirs if theirs is not None and same_data else None
 
 
+def disturbed(row: dict[str, Any]) -> bool | None:
+    """Whether the row's run was disturbed; None when unknown (no probes: phone rows, old rows)."""
+    return (row.get("machine_check") or {}).get("disturbed")
+
+
 def speedup(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
-    """PyTorch fp32 p50 / this row's p50, only where both ran on the same device."""
+    """PyTorch fp32 p50 / this row's p50, only where both ran on the same device, and for host
+    rows with machine probes only within one undisturbed run."""
     ref = fp32_reference(row, rows)
     if ref is None or ref["device"] != row["device"] or row["status"] != "ok":
+        return None
+    if row.get("machine_check") is not None and (
+        disturbed(row) is not False or ref.get("run_id") != row.get("run_id")
+    ):
         return None
     return ref["latency_ms"]["p50"] / row["latency_ms"]["p50"]
 
@@ -135,8 +145,8 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The one table of the report, a line a row; errors and skips say why in the last column."""
     header = (
         "| model | device | format | precision | size (MB) | load (ms) | p50 (ms) | p90 (ms) | "
-        "peak RSS (MB) | accuracy | Δ acc vs fp32 (pp) | agreement w/ fp32 (%) | "
-        "speed-up vs fp32 | roofline | status |"
+        "model memory (MB) | process peak (MB) | accuracy | Δ acc vs fp32 (pp) | "
+        "agreement w/ fp32 (%) | speed-up vs fp32 | roofline | status |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for row in rows:
@@ -159,6 +169,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
             _num(lat.get("load")),
             _num(lat.get("p50")),
             _num(lat.get("p90")),
+            _num(mem.get("model_peak_rss_bytes"), 1, 1e6),
             _num(mem.get("peak_rss_bytes"), 0, 1e6),
             _num(_get(row, "accuracy", "overall"), 2),
             "–" if change is None else f"{change:+.2f}",
@@ -372,6 +383,17 @@ def _intro(rows: Sequence[dict[str, Any]]) -> str:
         "(10^6 bytes)",
         f"- accuracy data: {'; '.join(data) or 'none (latency only)'}",
     ]
+    lines.append(
+        "- model memory: the peak RSS the model adds to its measuring process, over a baseline "
+        "taken in that process after the runtime is imported and before the model is loaded "
+        "(Linux: the kernel's high-water mark reset at the baseline); process peak: the peak "
+        "RSS of the whole process, runtime libraries included (torch alone is hundreds of MB)"
+    )
+    runs = {r.get("run_id"): r["machine_check"] for r in rows if r.get("machine_check")}
+    for run_id, check in sorted(runs.items(), key=lambda item: str(item[0])):
+        state = {True: "DISTURBED (rerun on a quiet machine; no speed-ups computed)",
+                 False: "steady", None: "unknown (the run did not finish)"}[check["disturbed"]]
+        lines.append(f"- run {run_id}: machine {state}; {check.get('reason', '')}")
     if ceiling:
         lines.append(
             f"- roofline: achieved GFLOP/s (2 x MACs / p50) as a fraction of the dense fp32 "

@@ -99,6 +99,15 @@ class ResultsFile:
         self.rows.append(row)
         self._write()
 
+    def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Set `fields` on every row of run `run_id` (what is known only when the run ends)."""
+        updated = [{**row, **fields} if row.get("run_id") == run_id else row for row in self.rows]
+        for row in updated:
+            if row.get("run_id") == run_id:
+                validate_row(row, f"row {row.get('label')!r} of {self.path}")
+        self.rows = updated
+        self._write()
+
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             self.add(row)

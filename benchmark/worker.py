@@ -1,13 +1,19 @@
 """The measuring process: one model, one fresh process (`python -m benchmark.worker SPEC.json`).
 
-A fresh process a model keeps runtimes from sharing thread pools, allocators or caches, makes
-peak RSS belong to one model, and lets the parent survive a runtime that crashes or hangs. The
-process writes its result file after the latency phase and again after the accuracy pass, so a
-timeout during the accuracy pass still leaves the latency figures.
+A fresh process a model keeps runtimes from sharing thread pools, allocators or caches, and lets
+the parent survive a runtime that crashes or hangs. The process writes its result file after the
+latency phase and again after the accuracy pass, so a timeout during the accuracy pass still
+leaves the latency figures.
+
+Memory that belongs to the model is measured against a baseline taken in this process after the
+runtime is imported (torch alone is hundreds of MB): the RSS that loading adds, and the peak RSS
+above the baseline while loading and running (the kernel's high-water mark, reset at the
+baseline where Linux allows it). The process's own peak RSS is kept beside them.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import resource
@@ -21,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from benchmark.inputs import InputCache
-from benchmark.runners import RunnerUnavailable, runner_class
-from benchmark.runners.base import RunnerSpec
+from benchmark.runners import RuntimeUnavailable, runner_class
+from benchmark.runners.base import Runner, RunnerSpec
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -44,6 +50,15 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _reset_peak_rss() -> bool:
+    """Restart the peak-RSS high-water mark from the current RSS (Linux); False if impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 def _peak_rss() -> int:
     """Peak RSS of this process image.
 
@@ -62,6 +77,60 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
 
+class ModelMemory:
+    """The memory a model adds to its process, from a baseline taken when it is created."""
+
+    def __init__(self) -> None:
+        gc.collect()
+        self.process_peak_before = _peak_rss()
+        self.baseline = _rss()
+        self.peak_reset = _reset_peak_rss()
+        self.loaded: int | None = None
+
+    def after_load(self) -> None:
+        self.loaded = _rss()
+
+    def figures(self) -> dict[str, Any]:
+        peak = _peak_rss()
+        return {
+            "peak_rss_bytes": max(peak, self.process_peak_before),
+            "baseline_rss_bytes": self.baseline,
+            "load_rss_bytes": None if self.loaded is None else self.loaded - self.baseline,
+            "model_peak_rss_bytes": max(peak - self.baseline, 0),
+            "model_peak_method": "VmHWM reset at baseline" if self.peak_reset
+            else "process peak minus baseline (the peak could not be reset: an upper bound)",
+        }
+
+
+def time_runner(
+    runner: Runner, samples: list[tuple[np.ndarray, ...]], warmup: int, runs: int
+) -> dict[str, Any]:
+    """Load (after the memory baseline), first inference, warm-up, timed runs."""
+    runner.import_runtime()
+    memory = ModelMemory()
+    start = time.perf_counter()
+    runner.load()
+    load_s = time.perf_counter() - start
+    memory.after_load()
+    start = time.perf_counter()
+    logits = runner.predict(*samples[0])
+    first_s = time.perf_counter() - start
+    if logits.ndim != 2 or logits.shape[0] != 1:
+        raise ValueError(f"expected logits of shape [1, answers], got {list(logits.shape)}")
+    for i in range(warmup):
+        runner.predict(*samples[(i + 1) % len(samples)])
+    times = []
+    for i in range(runs):
+        inputs = samples[i % len(samples)]
+        start = time.perf_counter()
+        runner.predict(*inputs)
+        times.append(time.perf_counter() - start)
+    return {
+        "latency": {"load_s": load_s, "first_s": first_s, "times_s": times},
+        "memory": memory.figures(),
+    }
+
+
 def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """Load, first inference, warm-up, timed runs; then the accuracy pass when asked.
 
@@ -77,33 +146,9 @@ def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         return cache.batch(indices, prep["mean"], prep["std"], prep["scale"])
 
     latency_samples = [batch([i]) for i in range(min(spec["latency_inputs"], len(cache)))]
-    result["phase"] = "loading"
-    rss_before = _rss()
-    start = time.perf_counter()
-    runner.load()
-    load_s = time.perf_counter() - start
-    rss_loaded = _rss()
-    result["phase"] = "running"
-    start = time.perf_counter()
-    logits = runner.predict(*latency_samples[0])
-    first_s = time.perf_counter() - start
-    if logits.ndim != 2 or logits.shape[0] != 1:
-        raise ValueError(f"expected logits of shape [1, answers], got {list(logits.shape)}")
-    for i in range(spec["warmup"]):
-        runner.predict(*latency_samples[(i + 1) % len(latency_samples)])
-    times = []
-    for i in range(spec["runs"]):
-        inputs = latency_samples[i % len(latency_samples)]
-        start = time.perf_counter()
-        runner.predict(*inputs)
-        times.append(time.perf_counter() - start)
-    result.update(
-        phase="latency measured",
-        runtime=runner.runtime_info(),
-        latency={"load_s": load_s, "first_s": first_s, "times_s": times},
-        memory={"peak_rss_bytes": _peak_rss(), "load_rss_bytes": rss_loaded - rss_before},
-        batch_size=1,
-    )
+    result["phase"] = "loading and running"
+    timed = time_runner(runner, latency_samples, spec["warmup"], spec["runs"])
+    result.update(phase="latency measured", runtime=runner.runtime_info(), batch_size=1, **timed)
     write_json(spec["result"], result)
     evaluation = spec.get("eval")
     if evaluation:
@@ -154,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {}
     try:
         measure(spec, result)
-    except RunnerUnavailable as err:
+    except RuntimeUnavailable as err:
         write_json(spec["result"], {"phase": "unavailable", "reason": str(err)})
         return 3
     except Exception as err:  # reported to the parent as an error row

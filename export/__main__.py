@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPU the quantization settings must be correct on (default: this machine's, "
         f"{host_target()}, so that parity is verified here)",
     )
+    parser.add_argument(
+        "--x86-vnni", action="store_true",
+        help="the x86_64 target has VNNI (AVX512-VNNI or AVX-VNNI): ONNX int8 keeps full-range "
+        "weights (faster, more exact); without VNNI they must be 7-bit (reduce_range)",
+    )
     parser.add_argument("--out", type=Path, metavar="DIR",
                         help="folder for the bundles (default: beside the checkpoint)")
     parser.add_argument("--overwrite", action="store_true",
@@ -155,6 +160,7 @@ def _main(argv: list[str]) -> int:
         max_abs_diff=args.max_abs_diff,
         min_top1=args.min_top1,
         coreml_deployment_target=args.coreml_target,
+        x86_vnni=args.x86_vnni,
         debug=args.debug,
     )
     results = export_bundles(request, log)

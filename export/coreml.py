@@ -29,7 +29,6 @@ from export.formats import (
     FormatSpec,
     Inputs,
     ParityPlan,
-    Runner,
 )
 from export.host import is_macos
 
@@ -175,22 +174,6 @@ def check(folder: Path, artifact: Artifact, settings: ExportSettings) -> dict[st
     }
 
 
-def runners(folder: Path, model_file: str) -> list[tuple[str, Runner]]:
-    import coremltools as ct
-
-    model = ct.models.MLModel(str(folder / model_file))
-
-    def run(image, question, mask):
-        feed = {
-            INPUT_NAMES[0]: image.numpy(),
-            INPUT_NAMES[1]: question.numpy().astype(np.int32),
-            INPUT_NAMES[2]: mask.numpy().astype(np.int32),
-        }
-        return np.asarray(model.predict(feed)[OUTPUT_NAME], dtype=np.float32)
-
-    return [(model_file, run)]
-
-
 def parity_plan(settings: ExportSettings) -> ParityPlan:
     if is_macos():
         return ParityPlan()
@@ -206,7 +189,6 @@ FORMAT = FormatSpec(
     default_precision="fp16",
     unsupported={},
     export=export,
-    runners=runners,
     check=check,
     parity_plan=parity_plan,
 )

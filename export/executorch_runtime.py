@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.export import Dim
 
-from export.formats import Artifact, ExportSettings, FormatSpec, Inputs, Runner, to_numpy
+from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
 
 MODEL_FILE = "model.pte"
 MAX_BATCH = 8
@@ -118,18 +118,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 
 
-def runners(folder: Path, model_file: str) -> list[tuple[str, Runner]]:
-    from executorch.runtime import Runtime
-
-    program = Runtime.get().load_program(folder / model_file)
-    method = program.load_method("forward")
-
-    def run(image, question, mask):
-        return to_numpy(method.execute([image, question, mask])[0])
-
-    return [(model_file, run)]
-
-
 FORMAT = FormatSpec(
     name="executorch",
     default_precision="fp32",
@@ -138,5 +126,4 @@ FORMAT = FormatSpec(
         "export is verified where it is made; use fp32 or --int8",
     },
     export=export,
-    runners=runners,
 )

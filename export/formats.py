@@ -20,26 +20,17 @@ import torch
 from torch import nn
 
 from export.errors import ExportError
+from vqa.runtimes import FORMAT_MODULES
+from vqa.runtimes import INPUT_NAMES as INPUT_NAMES
+from vqa.runtimes import OUTPUT_NAME as OUTPUT_NAME
 
-FORMAT_NAMES = ("torchscript", "onnx", "coreml", "executorch")
-FORMAT_MODULES = {
-    "torchscript": "lite_interpreter",
-    "onnx": "onnx_runtime",
-    "coreml": "coreml",
-    "executorch": "executorch_runtime",
-}
-"""The module of each format in `export` (and in `benchmark.runners` and `vqa.runtimes`)."""
+FORMAT_NAMES = tuple(FORMAT_MODULES)
 PRECISIONS = ("fp32", "fp16", "int8")
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
 """Core ML minimum deployment targets offered (ML programs need iOS 15; int8 weights iOS 16)."""
-INPUT_NAMES = ("image", "question", "padding_mask")
-OUTPUT_NAME = "logits"
 
 Inputs = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 """image float32 [B,3,S,S], question int64 [B,L], padding_mask int64 [B,L] (1 on pads)."""
-
-Runner = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], np.ndarray]
-"""Runs an artifact in its runtime on one batch of `Inputs`; returns float32 logits [B, A]."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +43,8 @@ class ExportSettings:
     text_len: int
     num_answers: int
     coreml_deployment_target: str = "iOS17"
+    x86_vnni: bool = False
+    """An x86_64 target with VNNI: int8 kernels may use full-range int8 weights."""
 
 
 @dataclass
@@ -81,11 +74,11 @@ class FormatSpec:
     unsupported: dict[str, str]
     """Precisions this format cannot produce, each with the reason shown to the user."""
     export: Callable[[nn.Module, Inputs, Path, ExportSettings], Artifact]
-    runners: Callable[[Path, str], list[tuple[str, Runner]]]
-    """(file name, runner) for every file a runtime loads from a bundle folder given its
-    model_file, e.g. model.onnx and model.ort."""
     check: Callable[[Path, Artifact, ExportSettings], dict[str, Any]] | None = None
     """Static checks of the written files; returns facts for the manifest's runtime section."""
+    runtime_files: Callable[[str], list[str]] = lambda model_file: [model_file]
+    """Every file of a bundle its runtime loads (through `vqa.runtimes`), given the model_file:
+    e.g. model.onnx and model.ort."""
     parity_plan: Callable[[ExportSettings], ParityPlan] = lambda settings: ParityPlan()
     target_dependent: Callable[[str], bool] = lambda precision: False
     """Whether the files depend on --target for this precision (then the folder name says it)."""

@@ -2,7 +2,9 @@
 
 `torch.jit.trace` (scripting fails on torchscale's `**kwargs`). int8 is torch's dynamic
 quantization: Linear layers with per-channel int8 weights and activations quantized at run time,
-and the text embedding (a fifth of a base model) with int8 weights, one scale a row.
+and the text embedding (a fifth of a base model) with int8 weights, one scale a row. The quantized
+engine is the target's (qnnpack on arm64, as PyTorch Mobile runs it; x86 on x86_64), set while
+quantizing and tracing, and recorded in the manifest so that runtimes load the file on it.
 `optimize_for_mobile` needs a torch built with XNNPACK; the x86 wheels here are not, so there the
 model is saved without it and the manifest says so.
 """
@@ -22,10 +24,10 @@ from torch.ao.quantization import (
     per_channel_dynamic_qconfig,
     quantize_dynamic,
 )
-from torch.jit.mobile import _load_for_lite_interpreter
 from torch.utils.mobile_optimizer import optimize_for_mobile
 
-from export.formats import Artifact, ExportSettings, FormatSpec, Inputs, Runner, to_numpy
+from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
+from vqa.runtimes.quantized_engine import engine_for, use_quantized_engine
 
 MODEL_FILE = "model.ptl"
 
@@ -43,7 +45,13 @@ def quantize(model: nn.Module) -> nn.Module:
 
 
 def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
-    module = quantize(model) if settings.precision == "int8" else model
+    int8 = settings.precision == "int8"
+    engine = engine_for(settings.target) if int8 else torch.backends.quantized.engine
+    with use_quantized_engine(engine):
+        return _export(quantize(model) if int8 else model, example, folder, settings)
+
+
+def _export(module: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
     runtime: dict[str, Any] = {
         "interpreter": "lite",
         "traced": True,
@@ -74,16 +82,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 
 
-def runners(folder: Path, model_file: str) -> list[tuple[str, Runner]]:
-    module = _load_for_lite_interpreter(str(folder / model_file))
-
-    def run(image: torch.Tensor, question: torch.Tensor, mask: torch.Tensor):
-        with torch.no_grad():
-            return to_numpy(module(image, question, mask))
-
-    return [(model_file, run)]
-
-
 FORMAT = FormatSpec(
     name="torchscript",
     default_precision="fp32",
@@ -92,5 +90,4 @@ FORMAT = FormatSpec(
         "--int8",
     },
     export=export,
-    runners=runners,
 )

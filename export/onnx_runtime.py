@@ -2,9 +2,11 @@
 
 torch's TorchScript-based exporter (`dynamo=False`, opset 17) with a dynamic batch axis; the
 dynamo exporter writes external data and defeats onnxruntime's quantization pre-processing.
-int8 is onnxruntime's dynamic quantization of MatMul and Gather (the embeddings), per channel.
-The weight type depends on the CPU: QInt8 is the fast choice on ARM but onnxruntime computes it
-wrongly on x86 without VNNI (saturating u8s8 sums), so --target x86_64 uses QUInt8 weights.
+int8 is onnxruntime's dynamic quantization of MatMul and Gather (the embeddings), per channel,
+with int8 weights (QInt8: the u8s8 kernels; uint8 weights run the u8u8 ones, no faster than fp32).
+On x86 without VNNI the u8s8 kernels sum pairs in saturating 16 bits, which full-range weights
+overflow; so --target x86_64 quantizes weights to 7 bits (reduce_range) unless --x86-vnni says
+the target has VNNI. ARM targets get full-range weights.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from export.formats import (
     FormatSpec,
     Inputs,
     ParityPlan,
-    Runner,
 )
 from export.host import runs_signed_int8_matmul_exactly
 
@@ -47,8 +48,9 @@ _ORT_PLATFORM = {"arm64": "arm", "x86_64": None}
 so x86_64 gets the portable optimizations."""
 
 
-def _weight_type(target: str) -> QuantType:
-    return QuantType.QInt8 if target == "arm64" else QuantType.QUInt8
+def reduce_range(settings: ExportSettings) -> bool:
+    """7-bit weights: needed on x86 CPUs without VNNI, where u8s8 sums saturate."""
+    return settings.target == "x86_64" and not settings.x86_vnni
 
 
 def _torch_export(model: nn.Module, example: Inputs, path: Path) -> None:
@@ -68,16 +70,16 @@ def _torch_export(model: nn.Module, example: Inputs, path: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, out: Path, work: Path, target: str) -> None:
+def _quantize(fp32: Path, out: Path, work: Path, settings: ExportSettings) -> None:
     prepared = work / "prepared.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
         quant_pre_process(str(fp32), str(prepared))
         quantize_dynamic(
             str(prepared),
             str(out),
-            weight_type=_weight_type(target),
+            weight_type=QuantType.QInt8,
             per_channel=True,
-            reduce_range=False,
+            reduce_range=reduce_range(settings),
             op_types_to_quantize=QUANTIZED_OPS,
         )
 
@@ -111,7 +113,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         if settings.precision == "int8":
             fp32 = work / "fp32.onnx"
             _torch_export(model, example, fp32)
-            _quantize(fp32, folder / MODEL_FILE, work, settings.target)
+            _quantize(fp32, folder / MODEL_FILE, work, settings)
         else:
             _torch_export(model, example, folder / MODEL_FILE)
         _to_ort(folder / MODEL_FILE, folder, work, settings.target)
@@ -119,13 +121,13 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         shutil.rmtree(work, ignore_errors=True)
     quantization: dict[str, Any] = {"scheme": "none"}
     if settings.precision == "int8":
-        weight = _weight_type(settings.target)
         quantization = {
             "scheme": "dynamic-int8",
-            "weight_dtype": "int8" if weight == QuantType.QInt8 else "uint8",
+            "weight_dtype": "int8",
             "activation_dtype": "uint8",
             "per_channel": True,
-            "reduce_range": False,
+            "reduce_range": reduce_range(settings),
+            "x86_vnni": settings.x86_vnni,
             "ops": QUANTIZED_OPS,
             "tool": "onnxruntime.quantization.quantize_dynamic",
         }
@@ -153,27 +155,15 @@ def check(folder: Path, artifact: Artifact, settings: ExportSettings) -> dict[st
     return {"onnx_checker": "passed"}
 
 
-def runners(folder: Path, model_file: str) -> list[tuple[str, Runner]]:
-    found = []
-    for name in (model_file, ORT_FILE):
-        session = ort.InferenceSession(str(folder / name), providers=["CPUExecutionProvider"])
-
-        def run(image, question, mask, session=session):
-            arrays = (image.numpy(), question.numpy(), mask.numpy())
-            feed = dict(zip(INPUT_NAMES, arrays, strict=True))
-            return session.run([OUTPUT_NAME], feed)[0]
-
-        found.append((name, run))
-    return found
-
-
 def parity_plan(settings: ExportSettings) -> ParityPlan:
-    if settings.precision == "int8" and settings.target == "arm64":
+    if settings.precision == "int8" and not reduce_range(settings):
         if not runs_signed_int8_matmul_exactly():
+            where = "an arm64 device" if settings.target == "arm64" else "a CPU with VNNI"
             return ParityPlan(
                 "pending-target",
-                "QInt8 weights for arm64: onnxruntime computes them wrongly on this x86 CPU "
-                "(no VNNI: saturating u8s8 sums), so parity must be measured on an arm64 device",
+                f"full-range int8 weights for {settings.target}: onnxruntime computes them "
+                "wrongly on this x86 CPU (no VNNI: saturating u8s8 sums), so parity must be "
+                f"measured on {where}",
             )
     return ParityPlan()
 
@@ -186,7 +176,7 @@ FORMAT = FormatSpec(
         "fp16 kernels for most operators; use fp32 or --int8",
     },
     export=export,
-    runners=runners,
+    runtime_files=lambda model_file: [model_file, ORT_FILE],
     check=check,
     parity_plan=parity_plan,
     target_dependent=lambda precision: True,

@@ -38,6 +38,7 @@ from export.parity import (
     DEFAULT_THRESHOLDS,
     Figures,
     Thresholds,
+    load_runtimes,
     manifest_entry,
     measure,
     reference_logits,
@@ -74,6 +75,7 @@ class ExportRequest:
     max_abs_diff: float | None = None
     min_top1: float | None = None
     coreml_deployment_target: str = "iOS17"
+    x86_vnni: bool = False
     debug: bool = False
 
 
@@ -141,10 +143,14 @@ def bundle_path(request: ExportRequest, source: Source, job: _Job) -> Path:
     """DIR/<checkpoint stem>-<format>-<precision>[-<target>][-<size>px]."""
     name = f"{source.checkpoint.stem}-{job.spec.name}-{job.precision}"
     if job.spec.target_dependent(job.precision):
-        name += f"-{request.target}"
+        name += f"-{request.target}" + ("-vnni" if _vnni(request) else "")
     if source.img_size != source.native_img_size:
         name += f"-{source.img_size}px"
     return Path(request.out_dir or source.checkpoint.parent) / name
+
+
+def _vnni(request: ExportRequest) -> bool:
+    return request.x86_vnni and request.target == "x86_64"
 
 
 def _prefixed(log: Log, prefix: str) -> Log:
@@ -219,6 +225,7 @@ def _export_one(
         text_len=source.tokenizer.max_len,
         num_answers=len(source.answers),
         coreml_deployment_target=request.coreml_deployment_target,
+        x86_vnni=request.x86_vnni,
     )
     thresholds = DEFAULT_THRESHOLDS[job.precision].replace(request.max_abs_diff, request.min_top1)
     result = BundleResult(job.spec.name, job.precision, final, "failed")
@@ -285,8 +292,8 @@ def _parity(
         log(f"parity pending: {how.note}")
         return manifest_entry("pending-macos", inputs, thresholds, None, how.note)
     measured = []
-    for name, run in spec.runners(folder, artifact.model_file):
-        measured.append((name, measure(run, inputs, reference, artifact.dynamic_batch)))
+    for name, model in load_runtimes(spec, folder, artifact):
+        measured.append((name, measure(model, inputs, reference, artifact.dynamic_batch)))
         log(f"parity of {name} in its runtime: {measured[-1][1].describe()}")
     names = [name for name, _ in measured]
     figures = functools.reduce(Figures.worst, (figures for _, figures in measured))

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmark.report import speedup, write_report
 from train.recipe import recipe_of, resolve
 from vqa.io import atomic_path, atomic_write_json, file_sha256
 
@@ -288,8 +289,6 @@ class Demo:
         self._finish("benchmark", key, start)
 
     def _write_report(self) -> None:
-        from benchmark.report import write_report
-
         staged = self.out / ".report.partial"
         shutil.rmtree(staged, ignore_errors=True)
         write_report(read_rows(self.results), staged)
@@ -314,6 +313,11 @@ class Demo:
         print(f"\n== trade-off table (easy-VQA test, official VizWiz accuracy; "
               f"{rows[0]['threads'] if rows else '?'} threads, batch 1)")
         print(tradeoff_table(rows, names))
+        print("vs fp32: accuracy points against the same format's fp32 bundle (int8 bundles) or "
+              "PyTorch fp32 of the same model; speed-up: PyTorch fp32 p50 / p50")
+        if any((r.get("machine_check") or {}).get("disturbed") for r in rows):
+            print("speed-ups left out: the machine was busy while the benchmark ran (rerun it on "
+                  "a quiet machine for latency figures)")
         missed = check_targets(rows, names, self.args.targets)
         print(f"\nsteps: {', '.join(f'{k} {v}' for k, v in self.timings.items())}; "
               f"this run {_minutes(time.perf_counter() - start)}")
@@ -371,10 +375,7 @@ def tradeoff_table(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> str
         ref = _reference(row, rows)
         acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None
         change = "-" if acc is None or ref_acc is None else f"{acc - ref_acc:+.2f}"
-        base = next((r for r in rows if _sha(r) == _sha(row) and r["format"] == "pytorch"
-                     and r["precision"] == "fp32" and r["status"] == "ok"), None)
-        up = ("-" if base is None or row["status"] != "ok" or not lat.get("p50")
-              else f"{base['latency_ms']['p50'] / lat['p50']:.2f}x")
+        up = speedup(row, rows)
 
         def mb(value: float | None) -> str:
             return "-" if value is None else f"{value / 1e6:.2f}"
@@ -388,8 +389,9 @@ def tradeoff_table(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> str
             _model_name(row, names), row["format"], row["precision"],
             mb(mem.get("model_file_bytes")),
             "-" if lat.get("p50") is None else f"{lat['p50']:.2f}",
-            mb(mem.get("load_rss_bytes")),
-            "-" if acc is None else f"{acc:.2f} %", change, up, note,
+            mb(mem.get("model_peak_rss_bytes", mem.get("load_rss_bytes"))),
+            "-" if acc is None else f"{acc:.2f} %", change, "-" if up is None else f"{up:.2f}x",
+            note,
         ))
     widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
     return "\n".join(

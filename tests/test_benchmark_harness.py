@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import psutil
 import pytest
 import torch
@@ -24,6 +26,8 @@ import torch
 from benchmark.__main__ import main
 from benchmark.harness import Harness, RunOptions
 from benchmark.results import ResultsFile, read_rows
+from benchmark.runners.base import Runner, RunnerSpec
+from benchmark.worker import time_runner
 from vqa.answers import AnswerVocab
 from vqa.bundle import describe_files, read_bundle, write_manifest
 from vqa.checkpoint import save_checkpoint, tokenizer_record
@@ -119,6 +123,13 @@ def test_every_format_gives_a_valid_row(work, vizwiz_run):
     assert vizwiz_run.code == 0
     assert len(rows) == len(work.bundles) + 2
     assert rows["pytorch-fp32"]["status"] == rows["pytorch-int8"]["status"] == "ok"
+    engine = {"x86_64": "x86", "amd64": "x86", "arm64": "qnnpack", "aarch64": "qnnpack"}[
+        platform.machine().lower()
+    ]  # torch's quantized engine of this host's kind of CPU
+    assert rows["pytorch-int8"]["runtime"]["details"]["quantized_engine"] == engine
+    lite_int8 = next(r for r in rows.values() if (r["format"], r["precision"]) == (
+        "torchscript", "int8"))
+    assert lite_int8["runtime"]["details"]["quantized_engine"] == engine
     for path in work.bundles:
         row = rows[path.name]
         assert (row["format"], row["precision"]) == _bundle_format(path)
@@ -136,7 +147,12 @@ def test_every_format_gives_a_valid_row(work, vizwiz_run):
         assert latency["runs"] == len(latency["samples"]) == 3 and latency["warmup"] == 1
         assert 0 < latency["min"] <= latency["p50"] <= latency["p90"] <= latency["max"]
         assert latency["load"] > 0 and latency["first_inference"] > 0
-        assert row["memory"]["peak_rss_bytes"] > 10 * 2**20
+        memory = row["memory"]
+        assert memory["peak_rss_bytes"] > memory["baseline_rss_bytes"] > 10 * 2**20
+        assert 0 <= memory["model_peak_rss_bytes"] < memory["peak_rss_bytes"]
+        check = row["machine_check"]
+        assert check["start"]["gflops"] > 0 and check["end"]["reference"]["ms_median"] > 0
+        assert isinstance(check["disturbed"], bool)
         assert row["threads"] == 1 and row["device"]["kind"] == "host"
         assert row["model"]["macs"] > 0 and row["runtime"]["name"]
         roof = row["roofline"]
@@ -276,3 +292,88 @@ def test_a_wrong_checkpoint_is_refused_for_the_baselines(work, tmp_path):
     assert "is not the checkpoint" in rows["pytorch-fp32"]["error"]
     assert rows[onnx.name]["status"] == "ok"
 
+
+
+class _AllocatingRunner(Runner):
+    """Loads "a model" of exactly MODEL_BYTES (touched) and needs RUN_BYTES more while running."""
+
+    MODEL_BYTES = 200 * 10**6
+    RUN_BYTES = 50 * 10**6
+
+    def import_runtime(self) -> None:
+        pass
+
+    def load(self) -> None:
+        self.weights = np.ones(self.MODEL_BYTES, dtype=np.uint8)
+
+    def predict(self, image, question, mask):
+        scratch = np.ones(self.RUN_BYTES, dtype=np.uint8)
+        return np.full((1, 3), float(scratch[-1] + self.weights[-1]), dtype=np.float32)
+
+    def runtime_info(self):
+        return {"name": "numpy", "version": np.__version__, "details": {}}
+
+
+def test_model_memory_is_what_the_runner_allocates():
+    spec = RunnerSpec(format="onnx", precision="fp32", model_path="-", threads=1)
+    runner = _AllocatingRunner(spec)
+    sample = (np.zeros((1, 3, 32, 32), np.float32), np.zeros((1, 8), np.int64),
+              np.zeros((1, 8), np.int64))
+    memory = time_runner(runner, [sample], warmup=1, runs=2)["memory"]
+    del runner
+    tolerance = 20 * 10**6  # allocator slack and whatever else this process touches meanwhile
+    expected = _AllocatingRunner.MODEL_BYTES
+    assert abs(memory["load_rss_bytes"] - expected) < tolerance
+    peak = expected + _AllocatingRunner.RUN_BYTES
+    if memory["model_peak_method"] == "VmHWM reset at baseline":
+        assert abs(memory["model_peak_rss_bytes"] - peak) < tolerance
+    assert memory["peak_rss_bytes"] >= memory["baseline_rss_bytes"] + peak - tolerance
+
+
+def _busy_loops(count: int, seconds: float) -> list[subprocess.Popen]:
+    loop = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]
+
+
+def _probed_run(work, tmp_path, name, progress=lambda line: None):
+    onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    options = RunOptions(bundles=[onnx, onnx], work_dir=tmp_path / name, baselines=False,
+                         runs=20, warmup=1, threads=1, latency_inputs=2)
+    results = ResultsFile(tmp_path / f"{name}.jsonl")
+    rows = Harness(options, results, progress=progress).run()
+    assert [row["status"] for row in rows] == ["ok", "ok"]
+    assert read_rows(results.path) == rows  # the end probe's verdict is in the file too
+    return rows[0]["machine_check"]
+
+
+def test_a_competing_load_mid_run_marks_the_run_disturbed(work, tmp_path):
+    """Busy loops (twice as many as CPUs, bounded to 60 s) start when the first model is being
+    measured, after the start probe; the end probe sees them."""
+    competitors: list[subprocess.Popen] = []
+
+    def progress(line: str) -> None:
+        if "measuring" in line and not competitors:
+            competitors.extend(_busy_loops(2 * (os.cpu_count() or 1), 60))
+            time.sleep(1.0)
+
+    try:
+        check = _probed_run(work, tmp_path, "busy", progress)
+    finally:
+        for proc in competitors:
+            proc.kill()
+            proc.wait()
+    assert competitors
+    assert check["disturbed"] is True, check
+    assert check["changes"]["matmul_gflops"] < -check["margin"]
+    assert "changed by more than 15 %" in check["reason"]
+
+
+def test_a_quiet_run_is_not_marked_disturbed(work, tmp_path):
+    """Without a competing load the probes agree within the margin. Other work on a shared
+    machine can still disturb one run, so three tries are allowed: one must come out steady."""
+    checks = []
+    for attempt in range(3):
+        checks.append(_probed_run(work, tmp_path, f"quiet{attempt}"))
+        if checks[-1]["disturbed"] is False:
+            break
+    assert checks[-1]["disturbed"] is False, [c["reason"] for c in checks]

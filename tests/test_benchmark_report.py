@@ -120,3 +120,34 @@ def test_report_command_merges_files(rows, tmp_path, capsys):
     phone.write_text("{}\n", "utf-8")
     assert main(["report", str(phone), "--out", str(tmp_path / "rep2")]) == 2
     assert "does not follow the results schema" in capsys.readouterr().err
+
+
+def _checked(row, disturbed, run="run1"):
+    check = {"start": {"gflops": 50.0}, "end": {"gflops": 50.0}, "margin": 0.15,
+             "disturbed": disturbed, "reason": "-"}
+    return {**row, "run_id": run, "machine_check": check}
+
+
+def test_speedups_only_within_one_undisturbed_run(rows):
+    fp32, onnx8 = rows[0], rows[2]
+    steady = [_checked(fp32, False), _checked(onnx8, False)]
+    assert speedup(steady[1], steady) == pytest.approx(100 / 30)
+    for state in (True, None):  # disturbed, or unknown (the run did not finish)
+        unsure = [_checked(fp32, state), _checked(onnx8, state)]
+        assert speedup(unsure[1], unsure) is None
+        assert "3.33x" not in markdown_table(unsure)
+    across_runs = [_checked(fp32, False, run="run0"), _checked(onnx8, False)]
+    assert speedup(across_runs[1], across_runs) is None
+
+
+def test_model_memory_is_the_headline_memory_column(rows, tmp_path):
+    memory = {**rows[2]["memory"], "baseline_rss_bytes": 7 * 10**8,
+              "model_peak_rss_bytes": 123_400_000}
+    row = _checked({**rows[2], "memory": memory}, True)
+    header, _, line = markdown_table([row]).splitlines()
+    cells = dict(zip(header.split("|"), line.split("|"), strict=True))
+    assert cells[" model memory (MB) "].strip() == "123.4"
+    assert cells[" process peak (MB) "].strip() == "500"
+    text = write_report([row], tmp_path / "rep").read_text("utf-8")
+    assert "over a baseline taken in that process after the runtime is imported" in text
+    assert "machine DISTURBED (rerun on a quiet machine" in text

@@ -16,9 +16,11 @@ from export import ExportRequest, export_bundles, get_format
 from export.host import runs_signed_int8_matmul_exactly
 from export.inputs import QUESTIONS, synthetic_image, synthetic_inputs
 from export.parity import compare
+from vqa import runtimes
 from vqa.bundle import file_digest, read_bundle
 from vqa.checkpoint import load_model, read_checkpoint, save_checkpoint, tokenizer_record
 from vqa.model import create_model
+from vqa.runtimes import RuntimeOptions
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 from vqa.transforms import eval_transform
 
@@ -89,6 +91,18 @@ def _bundle_inputs(bundle, indices):
     return images, ids, mask
 
 
+def _bundle_runtimes(bundle):
+    """Every file of a bundle its runtime loads, loaded as the benchmark loads it."""
+    fmt = bundle.manifest["format"]
+    options = RuntimeOptions.from_manifest(bundle.manifest)
+    names = get_format(fmt).runtime_files(bundle.manifest["model_file"])
+    return [(name, runtimes.load(fmt, bundle.path / name, options)) for name in names]
+
+
+def _numpy(inputs):
+    return [t.numpy() for t in inputs]
+
+
 def test_every_format_and_precision_gives_a_verified_bundle(exported, checkpoint):
     assert sorted(exported) == sorted(
         [(f, "int8") for f in FORMATS]
@@ -126,13 +140,13 @@ def test_every_format_and_precision_gives_a_verified_bundle(exported, checkpoint
 )
 def test_artifact_rerun_from_its_bundle_matches_pytorch(exported, reference_model, fmt, precision):
     bundle = read_bundle(exported[(fmt, precision)].path)
-    runners = get_format(fmt).runners(bundle.path, bundle.manifest["model_file"])
+    loaded = _bundle_runtimes(bundle)
     with torch.no_grad():
         for indices in (range(PARITY_INPUTS), FRESH):
             inputs = _bundle_inputs(bundle, indices)
             reference = reference_model(*inputs).numpy()
-            for name, run in runners:
-                got = np.concatenate([run(*(t[i : i + 1] for t in inputs))
+            for name, model in loaded:
+                got = np.concatenate([model.predict(*_numpy(t[i : i + 1] for t in inputs))
                                       for i in range(len(indices))])
                 figures = compare(reference, got)
                 if precision == "fp32":
@@ -156,8 +170,8 @@ def test_dynamic_batch_where_the_manifest_says_so(exported, reference_model):
         bundle = read_bundle(exported[(fmt, "fp32")].path)
         assert bundle.manifest["inputs"][0]["shape"] == ["batch", 3, 32, 32]
         inputs = _bundle_inputs(bundle, range(3))
-        for _, run in get_format(fmt).runners(bundle.path, bundle.manifest["model_file"]):
-            logits = run(*inputs)
+        for _, model in _bundle_runtimes(bundle):
+            logits = model.predict(*_numpy(inputs))
             assert logits.shape == (3, len(ANSWERS))
             assert np.abs(logits - reference_model(*inputs).detach().numpy()).max() <= 1e-3
 
@@ -174,28 +188,48 @@ def test_onnx_graph_and_quantization(exported):
     graph = onnx.load(str(int8.model_path)).graph
     ops = {node.op_type for node in graph.node}
     assert {"MatMulInteger", "DynamicQuantizeLinear"} <= ops
-    weights = [t for t in graph.initializer if t.name.endswith("_quantized")]
-    assert weights and {t.data_type for t in weights} == {onnx.TensorProto.UINT8}  # x86_64
+    # x86_64 without --x86-vnni: int8 weights (the u8s8 kernels), 7-bit (reduce_range)
+    assert _largest_quantized_weight(int8.model_path) == 64
     quantization = int8.manifest["quantization"]
-    assert quantization["weight_dtype"] == "uint8" and quantization["per_channel"]
+    assert quantization["weight_dtype"] == "int8" and quantization["per_channel"]
+    assert quantization["reduce_range"] is True and quantization["x86_vnni"] is False
 
 
-@pytest.mark.parametrize("host_is_exact", [None, False], ids=["this-host", "x86-without-vnni"])
-def test_onnx_arm64_int8_is_judged_only_where_qint8_is_exact(
-    checkpoint, tmp_path, monkeypatch, host_is_exact
+def _largest_quantized_weight(path) -> int:
+    """Largest |value| over the int8 weights of a quantized ONNX file (all must be int8).
+
+    Symmetric per-channel quantization maps each channel's largest weight to the top of the
+    range: 127 for full-range int8, 64 for onnxruntime's reduce_range (7 bits, [-64, 64]).
+    """
+    graph = onnx.load(str(path)).graph
+    weights = [t for t in graph.initializer if t.name.endswith("_quantized")]
+    assert weights and {t.data_type for t in weights} == {onnx.TensorProto.INT8}
+    return max(int(np.abs(onnx.numpy_helper.to_array(t).astype(np.int32)).max()) for t in weights)
+
+
+@pytest.mark.parametrize(
+    "target,x86_vnni,host_is_exact",
+    [("arm64", False, None), ("arm64", False, False), ("x86_64", True, False)],
+    ids=["arm64-this-host", "arm64-on-x86-without-vnni", "x86-vnni-on-x86-without-vnni"],
+)
+def test_onnx_full_range_int8_is_judged_only_where_it_is_exact(
+    checkpoint, tmp_path, monkeypatch, target, x86_vnni, host_is_exact
 ):
     if host_is_exact is not None:  # what a CPU without VNNI (STACK.md's Zen 3) reports
         monkeypatch.setattr(
             "export.onnx_runtime.runs_signed_int8_matmul_exactly", lambda: host_is_exact
         )
     exact = runs_signed_int8_matmul_exactly() if host_is_exact is None else host_is_exact
-    request = ExportRequest(checkpoint, formats=["onnx"], precision="int8", target="arm64",
-                            out_dir=tmp_path, parity_inputs=4)
+    request = ExportRequest(checkpoint, formats=["onnx"], precision="int8", target=target,
+                            x86_vnni=x86_vnni, out_dir=tmp_path, parity_inputs=4)
     (result,) = export_bundles(request, log=lambda message: None)
-    assert result.path.name == "student-onnx-int8-arm64" and result.ok, result.message
+    name = {"arm64": "student-onnx-int8-arm64", "x86_64": "student-onnx-int8-x86_64-vnni"}
+    assert result.path.name == name[target] and result.ok, result.message
     manifest = read_bundle(result.path).manifest
     assert manifest["quantization"]["weight_dtype"] == "int8"
-    assert manifest["runtime"]["ort_target_platform"] == "arm"
+    assert manifest["quantization"]["reduce_range"] is False
+    assert _largest_quantized_weight(result.path / "model.onnx") == 127
+    assert manifest["runtime"]["ort_target_platform"] == ("arm" if target == "arm64" else "any")
     if exact:
         assert manifest["parity"]["status"] == "passed"
         assert manifest["parity"]["top1_agreement"] >= 0.98
@@ -229,6 +263,7 @@ def test_coreml_spec_types_and_int8_weights(exported):
 
 def test_torchscript_records_whether_it_was_optimized_for_mobile(exported):
     runtime = read_bundle(exported[("torchscript", "int8")].path).manifest["runtime"]
+    assert runtime["quantized_engine"] == "x86"  # torch's engine for the x86_64 target
     assert runtime["optimize_for_mobile"] == torch._C._is_xnnpack_enabled()
     if not runtime["optimize_for_mobile"]:
         assert "XNNPACK" in runtime["optimize_for_mobile_note"]

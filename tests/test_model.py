@@ -12,6 +12,7 @@ from vqa.model import (
     config_parameters,
     count_parameters,
     create_model,
+    fuse_attention,
     reinit_for_scratch,
 )
 
@@ -74,8 +75,47 @@ def test_forward_shape_and_padding_mask_hides_pads():
     assert not torch.allclose(unmasked, logits, atol=1e-4)
 
 
+def test_fused_attention_keeps_unilm_parity_on_held_out_inputs():
+    """The fused (SDPA) attention against torchscale's own unfused code, the reference: the same
+    weights, held-out random inputs with padding of every length, batch sizes 1 and 3."""
+    torch.manual_seed(1)
+    model = create_model("beit3_small_6l", img_size=32, num_answers=11).eval()
+    names = list(model.state_dict())
+    assert fuse_attention(model, fused=False) == model.config.depth
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+    generator = torch.Generator().manual_seed(1234)
+    cases = []
+    for batch, real in ((1, 1), (3, 5), (3, 16)):
+        image = torch.randn(batch, 3, 32, 32, generator=generator) * 2
+        question = torch.randint(4, 1000, (batch, 16), generator=generator)
+        padding_mask = (torch.arange(16) >= torch.tensor([real, 2, 9][:batch])[:, None]).long()
+        cases.append((image, question, padding_mask))
+    with torch.no_grad():
+        unfused = [model(*case) for case in cases]
+        assert fuse_attention(model) == model.config.depth
+        fused = [model(*case) for case in cases]
+    assert list(model.state_dict()) == names  # checkpoints load unchanged
+    assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items())
+    for a, b in zip(fused, unfused, strict=True):
+        assert (a - b).abs().max() <= 1e-5
+
+
+def test_fused_attention_trains_like_the_unfused_one():
+    model = create_model("beit3_tiny", num_answers=7).train()
+    image, question, padding_mask = _inputs()
+    grads = []
+    for fused in (False, True):
+        fuse_attention(model, fused)
+        model.zero_grad()
+        torch.manual_seed(0)  # the same stochastic depth draws in both
+        model(image, question, padding_mask).square().sum().backward()
+        grads.append(model.beit3.encoder.layers[0].self_attn.q_proj.A.weight.grad.clone())
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-4, atol=1e-6)
+
+
 def test_macs_equal_flop_counter_and_parameters():
     model = create_model("beit3_tiny").eval()
+    fuse_attention(model, fused=False)  # the counter has no formula for CPU's fused SDPA kernel
     image, question, padding_mask = _inputs(batch=1, length=64)
     with FlopCounterMode(display=False) as counter:
         model(image, question, padding_mask)

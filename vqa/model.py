@@ -2,7 +2,9 @@
 
 Module names follow unilm's `BEiT3ForVisualQuestionAnswering` (`beit3.*`, `pooler.norm`,
 `pooler.dense`, `head.0`, `head.1`, `head.3`) so that official checkpoints load unchanged, and the
-initialisation follows unilm's wrapper (truncated normal, std 0.02, cut at +-1 std).
+initialisation follows unilm's wrapper (truncated normal, std 0.02, cut at +-1 std). Self-attention
+runs through torch's fused `scaled_dot_product_attention` (same parameters and names, same logits
+to float rounding), which every exporter then starts from.
 """
 
 from __future__ import annotations
@@ -10,16 +12,20 @@ from __future__ import annotations
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 with warnings.catch_warnings():
     # torchscale imports timm.models.layers, which timm 1.x deprecates loudly.
     warnings.simplefilter("ignore", FutureWarning)
+    from torchscale.component.multihead_attention import MultiheadAttention
     from torchscale.model.BEiT3 import BEiT3
 
 from vqa.configs import DEFAULT_TEXT_LEN, BEiT3Config, get_config
 
 INIT_STD = 0.02
+MASKED_SCORE = -1e9
+"""Added to attention scores of padding tokens (torchscale fills them with -inf)."""
 
 
 def init_weights(module: nn.Module) -> None:
@@ -31,6 +37,64 @@ def init_weights(module: nn.Module) -> None:
     elif isinstance(module, nn.LayerNorm):
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
+
+
+class FusedMultiheadAttention(MultiheadAttention):
+    """torchscale's self-attention with its score, mask, softmax and weighted sum fused into one
+    `scaled_dot_product_attention` call; projections, sub-LayerNorm and parameters are its own.
+
+    It computes what torchscale computes for BEiT-3 (no incremental state, relative positions,
+    xPos or additive mask); `fuse_attention` swaps only modules where that holds. The attention
+    weights are not materialized: the second output is None (BEiT-3's encoder drops it).
+    """
+
+    def forward(
+        self,
+        query: torch.Tensor,
+        key: torch.Tensor,
+        value: torch.Tensor,
+        incremental_state: dict | None = None,
+        key_padding_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        rel_pos: torch.Tensor | None = None,
+        is_first_step: bool = False,
+    ) -> tuple[torch.Tensor, None]:
+        if incremental_state is not None or attn_mask is not None or rel_pos is not None:
+            raise ValueError("fused attention takes no incremental state, attn_mask or rel_pos")
+        bsz, tgt_len, embed_dim = query.shape
+        src_len = key.shape[1]
+        shape = (bsz, -1, self.num_heads, self.head_dim)
+        q = self.q_proj(query).view(shape).transpose(1, 2)
+        k = self.k_proj(key).view(shape).transpose(1, 2)
+        v = self.v_proj(value).view(shape).transpose(1, 2)
+        mask = None
+        if key_padding_mask is not None:  # torchscale: nonzero = padding
+            # Additive, not boolean: exp(-1e9 - max) is exactly 0 in float32 as exp(-inf) is,
+            # and exporters get a multiply instead of where/any ops that split XNNPACK's graph.
+            pads = key_padding_mask.view(bsz, 1, 1, src_len).to(q.dtype)
+            mask = pads * MASKED_SCORE
+        dropout = self.dropout_module.p if self.training else 0.0
+        attn = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=self.scaling
+        )
+        attn = attn.transpose(1, 2).reshape(bsz, tgt_len, embed_dim)
+        if self.inner_attn_ln is not None:
+            attn = self.inner_attn_ln(attn)
+        return self.out_proj(attn), None
+
+
+def fuse_attention(model: nn.Module, fused: bool = True) -> int:
+    """Switch every torchscale self-attention to the fused forward (or back); returns how many.
+
+    Only the class changes (its forward), so parameters, buffers and state-dict names stay.
+    """
+    wanted = FusedMultiheadAttention if fused else MultiheadAttention
+    count = 0
+    for module in model.modules():
+        if isinstance(module, MultiheadAttention) and module.xpos is None:
+            module.__class__ = wanted
+            count += 1
+    return count
 
 
 class Pooler(nn.Module):
@@ -54,6 +118,7 @@ class BEiT3ForVQA(nn.Module):
         self.config = config
         dim = config.embed_dim
         self.beit3 = BEiT3(config.encoder_config())
+        fuse_attention(self.beit3)
         self.apply(init_weights)
         self.pooler = Pooler(dim)
         self.pooler.apply(init_weights)

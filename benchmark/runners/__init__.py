@@ -1,4 +1,4 @@
-"""One runner a format, each importing its runtime only when it is used.
+"""One runner a format, each loading its runtime (through `vqa.runtimes`) only when used.
 
 `unavailable_reason` answers without importing any runtime, so the parent process can write a
 skipped row (Core ML off macOS) without starting a measuring process.
@@ -6,12 +6,12 @@ skipped row (Core ML off macOS) without starting a measuring process.
 
 from __future__ import annotations
 
-import sys
 from importlib import import_module
 
-from benchmark.runners.base import Runner, RunnerUnavailable
+from benchmark.runners.base import Runner
+from vqa.runtimes import RuntimeUnavailable, unavailable_reason
 
-__all__ = ["RUNNERS", "Runner", "RunnerUnavailable", "runner_class", "unavailable_reason"]
+__all__ = ["RUNNERS", "Runner", "RuntimeUnavailable", "runner_class", "unavailable_reason"]
 
 RUNNERS = {
     "pytorch": "benchmark.runners.pytorch_eager:EagerRunner",
@@ -28,13 +28,3 @@ def runner_class(fmt: str) -> type[Runner]:
     except KeyError:
         raise ValueError(f"no runner for format {fmt!r}; known: {', '.join(RUNNERS)}") from None
     return getattr(import_module(module), name)
-
-
-def unavailable_reason(fmt: str) -> str | None:
-    """Why this host cannot run `fmt` at all, or None."""
-    if fmt == "coreml" and sys.platform != "darwin":
-        return (
-            f"Core ML predictions need macOS (this host is {sys.platform}); coremltools reads "
-            "the model spec elsewhere but cannot run it"
-        )
-    return None

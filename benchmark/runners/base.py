@@ -1,4 +1,8 @@
-"""What every runner offers the measuring process: load once, then logits for numpy inputs."""
+"""What every runner offers the measuring process: load once, then logits for numpy inputs.
+
+A bundle's runner loads its model file through `vqa.runtimes` (the loaders the exporter's parity
+check uses too); the PyTorch baselines load the source checkpoint instead.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +13,8 @@ from typing import Any
 
 import numpy as np
 
-NUMPY_DTYPES = {
-    "float32": np.float32,
-    "float16": np.float16,
-    "int32": np.int32,
-    "int64": np.int64,
-    "bool": np.bool_,
-}
-
-
-class RunnerUnavailable(RuntimeError):
-    """The runtime cannot run on this host: the row is skipped, not failed."""
+from vqa import runtimes
+from vqa.runtimes import RuntimeOptions
 
 
 @dataclass
@@ -39,12 +34,13 @@ class RunnerSpec:
 class Runner(ABC):
     """One model in one runtime. `predict` takes (image, question, padding_mask) as numpy."""
 
-    runtime_name = "unknown"
-
     def __init__(self, spec: RunnerSpec) -> None:
         self.spec = spec
         self.path = Path(spec.model_path)
-        self.details: dict[str, Any] = {}
+
+    @abstractmethod
+    def import_runtime(self) -> None:
+        """Import the runtime, so that the memory baseline taken after it holds it."""
 
     @abstractmethod
     def load(self) -> None:
@@ -54,8 +50,9 @@ class Runner(ABC):
     def predict(self, image: np.ndarray, question: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Logits [B, num_answers] as float32."""
 
-    def runtime_version(self) -> str | None:
-        return None
+    @abstractmethod
+    def runtime_info(self) -> dict[str, Any]:
+        """The row's `runtime` object: name, version, details."""
 
     def max_batch(self) -> int | None:
         """The largest batch the model takes: None when the batch is dynamic without a limit."""
@@ -66,22 +63,22 @@ class Runner(ABC):
             return first
         return self.spec.manifest.get("runtime", {}).get("max_batch")
 
-    def runtime_info(self) -> dict[str, Any]:
-        return {
-            "name": self.runtime_name,
-            "version": self.runtime_version(),
-            "details": self.details,
-        }
 
-    def cast_inputs(self, *arrays: np.ndarray) -> list[np.ndarray]:
-        """The arrays in the dtypes the manifest gives for the inputs, in its order."""
-        if self.spec.manifest is None:
-            return list(arrays)
-        return [
-            np.ascontiguousarray(a, dtype=NUMPY_DTYPES[t["dtype"]])
-            for a, t in zip(arrays, self.spec.manifest["inputs"], strict=True)
-        ]
+class BundleRunner(Runner):
+    """A bundle's model file in the runtime of its format, through `vqa.runtimes`."""
 
-    def input_names(self) -> list[str]:
+    def runtime_options(self) -> RuntimeOptions:
         assert self.spec.manifest is not None
-        return [t["name"] for t in self.spec.manifest["inputs"]]
+        return RuntimeOptions.from_manifest(self.spec.manifest, threads=self.spec.threads)
+
+    def import_runtime(self) -> None:
+        runtimes.runtime_module(self.spec.format)
+
+    def load(self) -> None:
+        self.model = runtimes.load(self.spec.format, self.path, self.runtime_options())
+
+    def predict(self, image: np.ndarray, question: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.model.predict(image, question, mask)
+
+    def runtime_info(self) -> dict[str, Any]:
+        return self.model.info()

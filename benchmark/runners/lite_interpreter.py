@@ -1,33 +1,10 @@
-"""TorchScript-mobile `.ptl` files in PyTorch's lite interpreter (what the Android app runs)."""
+"""TorchScript-mobile bundles in PyTorch's lite interpreter, on the quantized engine the bundle
+was made for (the manifest's runtime.quantized_engine), which the row's runtime details name."""
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-from torch.jit.mobile import _load_for_lite_interpreter
-
-from benchmark.runners.base import Runner
+from benchmark.runners.base import BundleRunner
 
 
-class LiteInterpreterRunner(Runner):
-    runtime_name = "torch-lite-interpreter"
-
-    def load(self) -> None:
-        torch.set_num_threads(self.spec.threads)
-        engine = (self.spec.manifest or {}).get("runtime", {}).get("quantized_engine")
-        if engine:
-            torch.backends.quantized.engine = engine
-        self.module = _load_for_lite_interpreter(str(self.path))
-        self.details["intra_op_threads"] = torch.get_num_threads()
-        self.details["quantized_engine"] = torch.backends.quantized.engine
-
-    def predict(self, image: np.ndarray, question: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        inputs = [torch.from_numpy(a) for a in self.cast_inputs(image, question, mask)]
-        with torch.inference_mode():
-            out = self.module(*inputs)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        return out.float().numpy()
-
-    def runtime_version(self) -> str:
-        return torch.__version__
+class LiteInterpreterRunner(BundleRunner):
+    """`model.ptl`; int8 bundles run on the engine their manifest records."""
