@@ -75,7 +75,7 @@ final class AppModel: ObservableObject {
         defer { busy = false }
         speaker.say("Taking a photo.")
         do {
-            let photo = try await camera.capture()
+            let photo = try await camera.capture(rotationAngle: Camera.rotationAngle())
             let image = try RGBAImage(photo)
             let decoded = try await engine.answer(rgba: image.pixels, width: image.width,
                                                   height: image.height, question: text)

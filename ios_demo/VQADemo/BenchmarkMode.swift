@@ -81,11 +81,11 @@ enum BenchmarkMode {
         do {
             let before = DeviceInfo.footprintBytes
             let engine = try await VQAEngine(bundle: arguments.bundle, computeUnits: arguments.computeUnits)
-            let manifest = engine.manifest
+            let manifest = await engine.manifest
             row.precision = manifest.precision
             row.quantization = manifest.quantization.scheme
             row.modelFile = manifest.modelFile
-            row.loadMs = engine.loadMs
+            row.loadMs = await engine.loadMs
             if let before = before, let after = DeviceInfo.footprintBytes {
                 row.loadMemoryBytes = after - before
             }
@@ -126,7 +126,7 @@ enum BenchmarkMode {
             return try await engine.inputs(
                 rgba: image.pixels, width: image.width, height: image.height, question: first.question)
         }
-        let size = engine.manifest.preprocessing.imageSize
+        let size = await engine.manifest.preprocessing.imageSize
         let gray = [UInt8](repeating: 128, count: size * size * 4)
         return try await engine.inputs(
             rgba: gray, width: size, height: size, question: "What is this?")

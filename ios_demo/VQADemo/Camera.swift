@@ -28,19 +28,23 @@ final class Camera: NSObject, ObservableObject, AVCapturePhotoCaptureDelegate {
     }
 
     /// Takes a photo; UIImage carries the capture orientation, which RGBAImage applies.
-    func capture() async throws -> UIImage {
+    func capture(rotationAngle: CGFloat) async throws -> UIImage {
         return try await withCheckedThrowingContinuation { continuation in
             self.continuation = continuation
             queue.async { [self] in
                 if let connection = output.connection(with: .video) {
-                    connection.videoRotationAngle = Camera.rotationAngle()
+                    if connection.isVideoRotationAngleSupported(rotationAngle) {
+                        connection.videoRotationAngle = rotationAngle
+                    }
                 }
                 output.capturePhoto(with: AVCapturePhotoSettings(), delegate: self)
             }
         }
     }
 
-    private static func rotationAngle() -> CGFloat {
+    /// The capture rotation for how the phone is held (read on the main actor).
+    @MainActor
+    static func rotationAngle() -> CGFloat {
         switch UIDevice.current.orientation {
         case .landscapeLeft: return 0
         case .landscapeRight: return 180

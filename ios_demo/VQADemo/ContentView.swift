@@ -1,5 +1,7 @@
+import Accessibility
 import SwiftUI
 
+@MainActor
 struct ContentView: View {
     @EnvironmentObject var model: AppModel
     @State private var typedQuestion = ""
@@ -33,23 +35,7 @@ struct ContentView: View {
                 .accessibilityLabel("Question")
                 .accessibilityHint("Type a question, then send it to take a photo and hear the answer.")
             HStack(spacing: 12) {
-                Button {
-                    Task {
-                        if model.speech.listening {
-                            model.speech.stop()
-                            await model.ask(model.speech.transcript)
-                        } else {
-                            await model.speech.start()
-                        }
-                    }
-                } label: {
-                    Label(model.speech.listening ? "Stop and ask" : "Speak", systemImage: "mic.fill")
-                        .font(.title2)
-                        .frame(maxWidth: .infinity, minHeight: 60)
-                }
-                .buttonStyle(.bordered)
-                .accessibilityLabel(model.speech.listening ? "Stop listening and ask" : "Ask by voice")
-                .accessibilityHint("Speak your question; tap again when you are done.")
+                VoiceButton(speech: model.speech) { question in await model.ask(question) }
                 Button {
                     Task { await model.ask(model.defaultQuestion) }
                 } label: {
@@ -84,6 +70,38 @@ struct ContentView: View {
     }
 }
 
+/// Starts listening; a second tap stops and asks what was heard.
+@MainActor
+struct VoiceButton: View {
+    @ObservedObject var speech: SpeechInput
+    let ask: (String) async -> Void
+
+    var body: some View {
+        Button {
+            Task {
+                if speech.listening {
+                    speech.stop()
+                    await ask(speech.transcript)
+                } else {
+                    await speech.start()
+                    if let reason = speech.unavailableReason {
+                        AccessibilityNotification.Announcement(reason).post()
+                    }
+                }
+            }
+        } label: {
+            Label(speech.listening ? "Stop and ask" : "Speak", systemImage: "mic.fill")
+                .font(.title2)
+                .frame(maxWidth: .infinity, minHeight: 60)
+        }
+        .buttonStyle(.bordered)
+        .accessibilityLabel(speech.listening ? "Stop listening and ask" : "Ask by voice")
+        .accessibilityHint(speech.unavailableReason
+            ?? "Speak your question; tap again when you are done.")
+    }
+}
+
+@MainActor
 struct SettingsView: View {
     @EnvironmentObject var model: AppModel
     @Environment(\.dismiss) private var dismiss

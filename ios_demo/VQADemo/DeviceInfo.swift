@@ -1,6 +1,5 @@
 import Darwin
 import Foundation
-import UIKit
 
 /// The phone as a result row describes it, and the process's memory footprint.
 enum DeviceInfo {
@@ -14,7 +13,8 @@ enum DeviceInfo {
     }
 
     static var osName: String {
-        return "iOS \(UIDevice.current.systemVersion)"
+        let version = ProcessInfo.processInfo.operatingSystemVersion
+        return "iOS \(version.majorVersion).\(version.minorVersion).\(version.patchVersion)"
     }
 
     /// Peak physical footprint of this process (TASK_VM_INFO's ledger_phys_footprint_peak).

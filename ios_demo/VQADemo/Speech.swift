@@ -1,3 +1,4 @@
+import Accessibility
 import AVFoundation
 import Foundation
 import Speech

@@ -116,10 +116,10 @@ struct Normalizer {
             let length = min(utf8CharLength(input[start]), input.count - start)
             return (Array(input[start..<(start + length)]), length)
         }
+        guard longestValue < normalizedStrings.count else { return ([], longestLength) }
         var end = longestValue
         while end < normalizedStrings.count && normalizedStrings[end] != 0 { end += 1 }
-        let value = longestValue <= end ? Array(normalizedStrings[longestValue..<end]) : []
-        return (value, longestLength)
+        return (Array(normalizedStrings[longestValue..<end]), longestLength)
     }
 
     /// The normalized UTF-8 bytes of `text`, as SentencePiece's Normalizer::Normalize.

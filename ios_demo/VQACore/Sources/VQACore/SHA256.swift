@@ -68,7 +68,7 @@ public struct SHA256 {
             start += 64
         }
         buffer = []
-        return state.map { word in
+        return state.map { (word: UInt32) -> String in
             let text = String(word, radix: 16)
             return String(repeating: "0", count: 8 - text.count) + text
         }.joined()

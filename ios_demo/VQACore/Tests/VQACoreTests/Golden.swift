@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+@testable import VQACore
 
 /// The shared golden vectors (tests/golden, written from the Python implementation by
 /// scripts/write_golden_vectors.py): the folder comes from VQA_GOLDEN_DIR, or else the
