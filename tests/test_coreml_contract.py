@@ -90,10 +90,14 @@ def test_spec_agrees_with_the_manifest_the_app_reads(bundles, precision):
 
 
 def _swift_fields() -> dict[str, list[str]]:
-    """The properties each Decodable struct of Manifest.swift decodes, by struct name."""
+    """The JSON keys each Decodable struct of Manifest.swift decodes, by struct name.
+
+    A property's key is its CodingKeys raw value where one is given, else its name.
+    """
     text = SWIFT_MANIFEST.read_text("utf-8")
     fields: dict[str, list[str]] = {}
     depth_struct: dict[int, str | None] = {}
+    raw_keys: dict[str, dict[str, str]] = {}
     for line in text.splitlines():
         struct = re.match(r"( *)public (struct|enum) (\w+)(: Decodable)?", line)
         if struct:
@@ -102,15 +106,19 @@ def _swift_fields() -> dict[str, list[str]]:
             if name:
                 fields[name] = []
             continue
+        key = re.match(r'( *)case (\w+) = "([^"]+)"', line)
+        key_owner = depth_struct.get(len(key.group(1)) - 8) if key else None
+        if key_owner:
+            raw_keys.setdefault(key_owner, {})[key.group(2)] = key.group(3)
+            continue
         prop = re.match(r"( *)public let (\w+):", line)
         owner = depth_struct.get(len(prop.group(1)) - 4) if prop else None
         if owner:
             fields[owner].append(prop.group(2))
-    return fields
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    return {
+        struct: [raw_keys.get(struct, {}).get(name, name) for name in names]
+        for struct, names in fields.items()
+    }
 
 
 def test_the_manifest_has_every_field_the_swift_manifest_decodes(bundles):
@@ -129,8 +137,8 @@ def test_the_manifest_has_every_field_the_swift_manifest_decodes(bundles):
     assert set(fields) == set(where), "Manifest.swift's structs changed: update this test"
     for struct, names in fields.items():
         assert names, struct
-        for name in names:
-            assert _snake(name) in where[struct], f"Manifest.swift {struct}.{name}"
+        for key in names:
+            assert key in where[struct], f"Manifest.swift {struct} decodes {key!r}"
 
 
 def _string_literals(path: Path) -> list[str]:

@@ -47,6 +47,12 @@ public struct Manifest: Decodable {
         public let scale: Double
         public let layout: String
         public let channelOrder: String
+
+        enum CodingKeys: String, CodingKey {
+            case resize, interpolation, mean, std, scale, layout
+            case imageSize = "image_size"
+            case channelOrder = "channel_order"
+        }
     }
 
     public struct Tokenizer: Decodable {
@@ -59,12 +65,27 @@ public struct Manifest: Decodable {
         public let eosId: Int
         public let unkId: Int
         public let idOffset: Int
+
+        enum CodingKeys: String, CodingKey {
+            case kind, file, sha256
+            case maxLen = "max_len"
+            case bosId = "bos_id"
+            case padId = "pad_id"
+            case eosId = "eos_id"
+            case unkId = "unk_id"
+            case idOffset = "id_offset"
+        }
     }
 
     public struct Answers: Decodable {
         public let file: String
         public let count: Int
         public let unanswerableIndex: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case file, count
+            case unanswerableIndex = "unanswerable_index"
+        }
     }
 
     public struct Quantization: Decodable {
@@ -93,9 +114,13 @@ public struct Manifest: Decodable {
     /// The bundle folder the manifest was read from.
     public private(set) var folder = URL(fileURLWithPath: "/")
 
+    // Explicit keys, no key strategy: a strategy would also rewrite the file names that are
+    // the keys of `files`.
     enum CodingKeys: String, CodingKey {
-        case schemaVersion, format, precision, quantization, target, modelFile, files, inputs
-        case outputs, preprocessing, tokenizer, answers, source
+        case format, precision, quantization, target, files, inputs, outputs, preprocessing
+        case tokenizer, answers, source
+        case schemaVersion = "schema_version"
+        case modelFile = "model_file"
     }
 
     public static let fileName = "manifest.json"
@@ -107,7 +132,6 @@ public struct Manifest: Decodable {
             throw BundleError("\(folder.path): not a bundle (no readable \(fileName))")
         }
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         var manifest: Manifest
         do {
             manifest = try decoder.decode(Manifest.self, from: data)
