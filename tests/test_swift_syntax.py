@@ -1,7 +1,9 @@
 """Every Swift file of the iOS demo parses (tree-sitter-swift): no Swift compiler exists here.
 
 This is a syntax check only, no type check: it catches unbalanced braces, broken expressions and
-stray tokens, naming the file, line and column of each error or missing node.
+stray tokens, naming the file, line and column of each error or missing node. On the same
+syntax trees: every SwiftUI control of the app carries an accessibility label and hint, and no
+source uses the network.
 """
 
 from pathlib import Path
@@ -32,6 +34,75 @@ def syntax_problems(source: bytes) -> list[str]:
                             f"syntax error near {text[:40]!r}")
         stack.extend(reversed(node.children))
     return sorted(problems, key=lambda p: tuple(int(x) for x in p.split(":")[:2]))
+
+
+CONTROLS = {"Button", "TextField", "SecureField", "Slider", "Picker", "Toggle", "Stepper"}
+NETWORK = ("URLSession", "import Network", "http://", "https://", "NWConnection")
+
+
+def unlabelled_controls(source: bytes) -> list[str]:
+    """`line:column: Control` for each SwiftUI control whose modifier chain lacks
+    .accessibilityLabel or .accessibilityHint."""
+    parser = Parser(Language(tree_sitter_swift.language()))
+    tree = parser.parse(source)
+    missing: list[str] = []
+    stack: list[Node] = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        stack.extend(node.children)
+        first = node.children[0] if node.children else None
+        if node.type != "call_expression" or first is None or first.type != "simple_identifier":
+            continue
+        control = source[first.start_byte : first.end_byte].decode()
+        if control not in CONTROLS:
+            continue
+        modifiers, current = set(), node
+        while (
+            current.parent is not None
+            and current.parent.type == "navigation_expression"
+            and current.parent.children[0] == current
+        ):
+            suffix = current.parent.children[1]
+            modifiers.add(source[suffix.start_byte : suffix.end_byte].decode().lstrip("."))
+            current = current.parent
+            if current.parent is not None and current.parent.type == "call_expression":
+                current = current.parent
+        if not {"accessibilityLabel", "accessibilityHint"} <= modifiers:
+            missing.append(f"{node.start_point.row + 1}:{node.start_point.column + 1}: {control}")
+    return missing
+
+
+def test_the_accessibility_check_finds_an_unlabelled_control():
+    labelled = b'''let v = VStack {
+    Button("Go") { go() }
+        .font(.title)
+        .accessibilityLabel("Go")
+        .accessibilityHint("Starts")
+}'''
+    assert unlabelled_controls(labelled) == []
+    assert unlabelled_controls(b'let v = Slider(value: $x).accessibilityLabel("x")\n') == [
+        "1:9: Slider"
+    ]
+
+
+def test_every_app_control_has_an_accessibility_label_and_hint():
+    app = sorted((IOS / "VQADemo").rglob("*.swift"))
+    assert app
+    problems = [
+        f"{path.relative_to(ROOT)}:{entry}"
+        for path in app
+        for entry in unlabelled_controls(path.read_bytes())
+    ]
+    assert not problems, "controls without accessibilityLabel and accessibilityHint:\n" + "\n".join(
+        problems
+    )
+
+
+def test_no_swift_source_uses_the_network():
+    for path in SWIFT_FILES:
+        text = path.read_text("utf-8")
+        used = [word for word in NETWORK if word in text]
+        assert not used, f"{path.relative_to(ROOT)} uses {used}"
 
 
 def test_the_checker_finds_errors_and_accepts_valid_swift():
