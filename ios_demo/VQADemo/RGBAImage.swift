@@ -3,43 +3,55 @@ import Foundation
 import ImageIO
 import UIKit
 
-/// 8-bit RGBA pixels of an image, upright (EXIF or camera orientation applied), alpha not
-/// premultiplied into the colours: what VQACore's Preprocessor takes.
+/// 8-bit RGBA pixels of an image (the fourth byte unused): what VQACore's Preprocessor takes.
 struct RGBAImage {
     let pixels: [UInt8]
     let width: Int
     let height: Int
 
-    /// Decodes a file (JPEG, PNG, HEIC) with ImageIO, applying its EXIF orientation.
+    /// A sample file decoded as the host's `vqa.data.load_image` decodes it: the stored pixel
+    /// order (no EXIF rotation) and no colour conversion (drawn in the image's own RGB colour
+    /// space). JPEG decoders may still differ from libjpeg by a level here and there, and an
+    /// image with transparency is composited over black where PIL drops the alpha.
     init(contentsOf url: URL) throws {
-        guard let image = UIImage(contentsOfFile: url.path) else {
+        guard let source = CGImageSourceCreateWithURL(url as CFURL, nil),
+              let image = CGImageSourceCreateImageAtIndex(source, 0, nil)
+        else {
             throw EngineError.badOutput("\(url.lastPathComponent): not a readable image")
         }
-        try self.init(image)
+        let space = image.colorSpace?.model == .rgb ? image.colorSpace : nil
+        try self.init(image, colorSpace: space)
     }
 
-    /// Draws the image upright into an RGBX buffer (alpha skipped, so colours stay as stored).
-    init(_ image: UIImage) throws {
+    /// A camera photo, drawn upright (its orientation applied) in sRGB, at 8 bits a channel.
+    init(_ photo: UIImage) throws {
         let format = UIGraphicsImageRendererFormat()
         format.scale = 1
         format.opaque = true
-        let size = CGSize(width: image.size.width * image.scale, height: image.size.height * image.scale)
+        format.preferredRange = .standard
+        let size = CGSize(width: photo.size.width * photo.scale, height: photo.size.height * photo.scale)
         let upright = UIGraphicsImageRenderer(size: size, format: format).image { _ in
-            image.draw(in: CGRect(origin: .zero, size: size))
+            photo.draw(in: CGRect(origin: .zero, size: size))
         }
-        guard let cgImage = upright.cgImage else {
-            throw EngineError.badOutput("the image has no bitmap")
+        guard let image = upright.cgImage else {
+            throw EngineError.badOutput("the photo has no bitmap")
         }
-        let width = cgImage.width
-        let height = cgImage.height
+        try self.init(image, colorSpace: nil)
+    }
+
+    private init(_ image: CGImage, colorSpace: CGColorSpace?) throws {
+        let width = image.width
+        let height = image.height
+        let space = colorSpace ?? CGColorSpace(name: CGColorSpace.sRGB) ?? CGColorSpaceCreateDeviceRGB()
         var buffer = [UInt8](repeating: 0, count: width * height * 4)
         let drawn: Bool = buffer.withUnsafeMutableBytes { raw in
             guard let context = CGContext(
                 data: raw.baseAddress, width: width, height: height, bitsPerComponent: 8,
-                bytesPerRow: width * 4, space: CGColorSpace(name: CGColorSpace.sRGB)!,
+                bytesPerRow: width * 4, space: space,
                 bitmapInfo: CGImageAlphaInfo.noneSkipLast.rawValue)
             else { return false }
-            context.draw(cgImage, in: CGRect(x: 0, y: 0, width: width, height: height))
+            context.interpolationQuality = .none
+            context.draw(image, in: CGRect(x: 0, y: 0, width: width, height: height))
             return true
         }
         guard drawn else { throw EngineError.badOutput("cannot draw the image into RGBA") }
