@@ -95,3 +95,42 @@ final class ResultRowTests: XCTestCase {
         XCTAssertEqual((latency?["runs"] as? NSNumber)?.intValue, 3)
     }
 }
+
+/// The accuracy mode's files: a samples folder as `python -m benchmark samples` writes it, and
+/// the predictions file `python -m benchmark ingest --predictions` reads.
+final class AccuracyFilesTests: XCTestCase {
+    func testReadsASamplesFolderAndWritesPredictions() throws {
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("samples-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let index = """
+        {"format": "vqa-samples", "version": 1, "data": "easy-vqa", "split": "test", "n": 1,
+         "samples": [{"key": "easyvqa_test_000000", "image": "images/0.png",
+                      "question": "What color is the shape?"}]}
+        """
+        try Data(index.utf8).write(to: folder.appendingPathComponent("samples.json"))
+        let samples = try SamplesFolder(folder)
+        XCTAssertEqual(samples.data, "easy-vqa")
+        XCTAssertEqual(samples.split, "test")
+        XCTAssertEqual(samples.samples.map { $0.key }, ["easyvqa_test_000000"])
+        XCTAssertEqual(samples.samples[0].image.lastPathComponent, "0.png")
+        XCTAssertEqual(samples.samples[0].question, "What color is the shape?")
+
+        let decoder = AnswerDecoder(answers: ["red", "unanswerable"], unanswerableIndex: 1)
+        var writer = PredictionsWriter()
+        writer.add(key: "easyvqa_test_000000", decoded: try decoder.decode([2.0, 0.0]))
+        let url = folder.appendingPathComponent("predictions.json")
+        try writer.write(to: url)
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [[String: Any]]
+        XCTAssertEqual(written?.count, 1)
+        XCTAssertEqual(written?[0]["image"] as? String, "easyvqa_test_000000")
+        XCTAssertEqual(written?[0]["answer"] as? String, "red")
+        // 1 - sigmoid(0) = 0.5
+        XCTAssertEqual((written?[0]["answerable"] as? NSNumber)?.doubleValue ?? -1, 0.5, accuracy: 1e-12)
+    }
+
+    func testAFolderWithoutAnIndexIsRefused() {
+        XCTAssertThrowsError(try SamplesFolder(FileManager.default.temporaryDirectory
+            .appendingPathComponent("no-such-samples-\(UUID().uuidString)")))
+    }
+}
