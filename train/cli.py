@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import EXTRA_USER_ERRORS, TrainError
-from train.losses import KD_LOSSES
 from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
 from vqa.errors import run_main
 
@@ -115,7 +114,7 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--debug", action="store_true", default=False, help="show the traceback of an error")
     if command == "distill":
         add("--teacher", help="teacher checkpoint (ours); required unless --resume")
-        add("--kd", choices=KD_LOSSES, default="sigmoid",
+        add("--kd", choices=("sigmoid", "softmax"), default="sigmoid",
             help="sigmoid: BCE to the teacher's sigmoid (fits the BCE head); softmax: KL x T^2")
         add("--temperature", type=POS_FLOAT, default=1.0, help="KD temperature T")
         add("--hard-weight", type=UNIT_FLOAT, default=0.5,

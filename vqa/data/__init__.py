@@ -1,33 +1,33 @@
 """VQA data: one sample record, the VizWiz and easy-VQA loaders, the torch Dataset.
 
-The fixture writer is ``vqa.data.fixtures`` (also a CLI), left out here so that
-``python -m vqa.data.fixtures`` does not import itself twice.
+Names are imported lazily (as in `vqa`), so that reading annotations, parsing `--data` or
+writing fixtures does not pay for importing torch. The fixture writer is ``vqa.data.fixtures``
+(also a CLI), left out here so that ``python -m vqa.data.fixtures`` does not import itself twice.
 """
 
-from vqa.data.dataset import (
-    BadImageError,
-    VQADataset,
-    collate,
-    load_image,
-    samples_to_annotations,
-    write_annotations,
-)
-from vqa.data.easy_vqa import easy_vqa_answers, load_easy_vqa
-from vqa.data.sample import VQASample
-from vqa.data.vizwiz import VizWizFormatError, VizWizSplit, find_vizwiz_dir, load_vizwiz
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "BadImageError",
-    "VQADataset",
-    "VQASample",
-    "VizWizFormatError",
-    "VizWizSplit",
-    "collate",
-    "easy_vqa_answers",
-    "find_vizwiz_dir",
-    "load_easy_vqa",
-    "load_image",
-    "load_vizwiz",
-    "samples_to_annotations",
-    "write_annotations",
-]
+_EXPORTS = {
+    "BadImageError": "vqa.data.dataset",
+    "VQADataset": "vqa.data.dataset",
+    "collate": "vqa.data.dataset",
+    "load_image": "vqa.data.dataset",
+    "samples_to_annotations": "vqa.data.dataset",
+    "write_annotations": "vqa.data.dataset",
+    "easy_vqa_answers": "vqa.data.easy_vqa",
+    "load_easy_vqa": "vqa.data.easy_vqa",
+    "VQASample": "vqa.data.sample",
+    "VizWizFormatError": "vqa.data.vizwiz",
+    "VizWizSplit": "vqa.data.vizwiz",
+    "find_vizwiz_dir": "vqa.data.vizwiz",
+    "load_vizwiz": "vqa.data.vizwiz",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vqa.data' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
