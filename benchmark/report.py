@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from vqa.io import atomic_path, atomic_write_text
 
 PLOTS = {
     "accuracy_vs_size": "accuracy_vs_size.png",
@@ -310,14 +310,9 @@ def _plot_latency(rows, names, path: Path, plt) -> bool:
 
 def _save(fig, path: Path, plt) -> None:
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120, format="png")
     finally:
         plt.close(fig)
 
@@ -358,10 +353,7 @@ def write_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
             text.append(f"No plot: no row has {why}.\n")
     text.append(_details(rows))
     report = out / "report.md"
-    fd, tmp = tempfile.mkstemp(prefix=".report.", suffix=".md", dir=out)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(text))
-    os.replace(tmp, report)
+    atomic_write_text(report, "\n".join(text))
     return report
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import resource
 import sys
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -29,19 +27,12 @@ import numpy as np
 from benchmark.inputs import InputCache
 from benchmark.runners import RuntimeUnavailable, runner_class
 from benchmark.runners.base import Runner, RunnerSpec
+from vqa.io import atomic_write_json
 
 
 def write_json(path: str | Path, data: Any) -> None:
-    """json.dump to a temporary file in the same folder, then rename over `path`."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """JSON written atomically (vqa.io: temporary file, fsync, rename)."""
+    atomic_write_json(path, data, indent=None)
 
 
 def _rss() -> int:
