@@ -8,14 +8,13 @@ not match its description.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vqa.io import atomic_write_text
+from vqa.io import atomic_write_text, file_sha256
 from vqa.schema import load_schema, schema_problems
 
 MANIFEST_NAME = "manifest.json"
@@ -38,11 +37,7 @@ def validate_manifest(manifest: dict[str, Any], source: str | Path = "manifest")
 
 def file_digest(path: str | Path) -> dict[str, Any]:
     """Size and sha256 of one file, as the manifest records them."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": os.path.getsize(path), "sha256": digest.hexdigest()}
+    return {"bytes": os.path.getsize(path), "sha256": file_sha256(path)}
 
 
 def describe_files(folder: str | Path) -> dict[str, dict[str, Any]]:
