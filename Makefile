@@ -54,7 +54,8 @@ $(KOTLINC):
 
 $(JAVA_LIBS):
 	$(SUDO) apt-get update -qq
-	$(SUDO) apt-get install -y -qq --no-install-recommends junit4 libandroid-json-java
+	$(SUDO) apt-get install -y -qq --no-install-recommends junit4 libandroid-json-java \
+		$(if $(shell command -v jar),,default-jdk-headless)
 
 $(CORE_JAR): $(CORE_SOURCES) | $(KOTLINC) $(JAVA_LIBS)
 	rm -rf $(CORE_BUILD)/json $(CORE_BUILD)/vqa-core.tmp.jar && mkdir -p $(CORE_BUILD)/json

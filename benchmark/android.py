@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ REMOTE_DIR = "/data/local/tmp/vqa_bench"
 RESULT_DIR = "/sdcard/Android/data/{package}/files"
 """Where the app writes its result: its own external files folder, which adb can read."""
 READY = "ready"
-SAMPLES_FILE = "samples.json"
 
 CommandRunner = Callable[[Sequence[str], float], subprocess.CompletedProcess]
 
@@ -95,45 +94,26 @@ class AndroidOptions:
 
 @dataclass
 class AccuracyData:
-    """Samples staged for the phone: the local folder, its place on the phone, the ground truth."""
+    """Samples staged for the phone (a `benchmark samples` folder) and where they go."""
 
     spec: DataSpec
     samples: list
     local_dir: Path
     remote_dir: str
-    annotations: Path | None
     checkpoint: Path | None = None
-    reference: dict[tuple[int, int, str], list[str]] | None = None
+    references: dict[tuple[int, int, str], Path] = field(default_factory=dict)
 
 
-def stage_samples(spec: DataSpec, folder: Path) -> AccuracyData:
-    """Copy the samples' images into `folder` with a `samples.json`; write the annotations."""
-    import json
+def stage_samples(spec: DataSpec, folder: Path, remote_dir: str) -> AccuracyData:
+    """The samples of `spec` as a samples folder (benchmark.samples' layout) at `folder`."""
     import shutil
 
-    from vqa.data import write_annotations
-    from vqa.io import atomic_write_text
+    from benchmark.samples import write_samples
 
     samples = spec.load()
-    if not samples:
-        raise DataSpecError(f"{spec.name} {spec.split}: no samples")
     shutil.rmtree(folder, ignore_errors=True)  # this tool's own staging folder, from a past run
-    images = folder / "images"
-    images.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for i, sample in enumerate(samples):
-        name = f"{i:06d}{Path(sample.image_path).suffix.lower()}"
-        shutil.copyfile(sample.image_path, images / name)
-        entries.append({"key": sample.key, "image": f"images/{name}", "question": sample.question})
-    name = spec.name
-    atomic_write_text(folder / SAMPLES_FILE, json.dumps(
-        {"data": name, "split": spec.split, "samples": entries}, ensure_ascii=False, indent=1))
-    annotations = None
-    if all(s.answers for s in samples):
-        annotations = write_annotations(
-            samples, folder.with_name(folder.name + ".annotations.json")
-        )
-    return AccuracyData(spec, samples, folder, "", annotations)
+    write_samples(samples, folder, spec.name, spec.split)
+    return AccuracyData(spec, samples, folder, remote_dir)
 
 
 def start_command(
@@ -193,7 +173,7 @@ def benchmark_bundle(
     data: AccuracyData | None = None,
 ) -> list[dict[str, Any]]:
     """Run the app's benchmark on one bundle; returns its validated, completed rows."""
-    from benchmark.ingest import complete_from_bundle
+    from benchmark.ingest import complete_from_bundle, score_app_predictions
     from benchmark.results import load_row_file, validate_row
     from vqa.bundle import read_bundle
 
@@ -229,11 +209,12 @@ def benchmark_bundle(
     if data is not None:
         local_predictions = local_dir / f"{name}.predictions.json"
         adb("pull", remote_predictions, str(local_predictions))
-        accuracy = score_predictions(local_predictions, data, bundle, local_dir)
+        reference = fp32_reference(data, bundle, local_dir) if data.checkpoint else None
+        accuracy = score_app_predictions(local_predictions, data.local_dir, reference)
     rows = []
     for row in load_row_file(local):
         if accuracy is not None and row["status"] == "ok":
-            row = {**row, "accuracy": accuracy}
+            row = {**row, "accuracy": accuracy[0], "notes": [*row.get("notes", []), *accuracy[1]]}
         row = complete_from_bundle(row, bundle)
         device = dict(row["device"])
         for key in ("name", "os", "arch"):
@@ -245,79 +226,41 @@ def benchmark_bundle(
     return rows
 
 
-def fp32_answers(checkpoint: Path, data: AccuracyData, bundle, work: Path) -> list[str]:
-    """PyTorch fp32 answers of the source checkpoint on the samples, at the bundle's settings."""
+def fp32_reference(data: AccuracyData, bundle, work: Path) -> Path:
+    """PyTorch fp32 predictions of the source checkpoint on the samples, at the bundle's inputs.
+
+    Written once per image size, text length and tokenizer, in the predictions format, as the
+    reference that `benchmark ingest --reference` also takes.
+    """
     import numpy as np
     import torch
 
     from benchmark.inputs import build_input_cache
     from vqa.checkpoint import load_model, read_checkpoint
+    from vqa.io import atomic_write_json
 
     pre = bundle.manifest["preprocessing"]
-    max_len = bundle.manifest["tokenizer"]["max_len"]
-    cache = build_input_cache(data.samples, pre["image_size"], bundle.tokenizer_path(), max_len,
-                              work / "inputs", progress=False)
-    model = load_model(checkpoint, img_size=pre["image_size"])
-    answers = read_checkpoint(checkpoint).answers or bundle.answers()
-    predicted = []
+    tokenizer = bundle.manifest["tokenizer"]
+    key = (pre["image_size"], tokenizer["max_len"], tokenizer["sha256"])
+    if key in data.references:
+        return data.references[key]
+    cache = build_input_cache(data.samples, pre["image_size"], bundle.tokenizer_path(),
+                              tokenizer["max_len"], work / "inputs", progress=False)
+    model = load_model(data.checkpoint, img_size=pre["image_size"])
+    answers = read_checkpoint(data.checkpoint).answers or bundle.answers()
+    predictions = []
     with torch.inference_mode():
         for start in range(0, len(cache), 16):
             index = list(range(start, min(start + 16, len(cache))))
             image, question, mask = cache.batch(index, pre["mean"], pre["std"], pre["scale"])
             logits = model(torch.from_numpy(image), torch.from_numpy(question),
-                           torch.from_numpy(mask))
-            predicted += [answers[int(i)] for i in np.argmax(logits.float().numpy(), axis=1)]
-    return predicted
-
-
-def score_predictions(path: Path, data: AccuracyData, bundle, work: Path) -> dict[str, Any]:
-    """The row's `accuracy`: the official metric on the app's predictions, agreement with fp32."""
-    import warnings
-
-    from vqa.metrics import MetricInputError, load_annotations, load_predictions, score
-
-    try:
-        predictions = load_predictions(path)
-    except MetricInputError as err:
-        raise AdbError(f"{path}: the app's predictions are unreadable ({err})") from None
-    by_key = {p.get("image"): p for p in predictions if isinstance(p, dict)}
-    missing = [s.key for s in data.samples if s.key not in by_key]
-    if missing or len(predictions) != len(data.samples):
-        raise AdbError(f"{path}: {len(predictions)} predictions for {len(data.samples)} samples"
-                       + (f" (no prediction for {missing[0]})" if missing else ""))
-    name = data.spec.name
-    accuracy: dict[str, Any] = {
-        "data": name, "split": data.spec.split, "n": len(predictions), "overall": None,
-        "agreement_fp32": None, "max_abs_logit_diff_fp32": None,
-        "predictions_file": str(path),
-        "annotations_file": str(data.annotations) if data.annotations else None,
-        "batch_size": 1, "seconds": None,
-    }
-    if data.annotations is not None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                scored = score(predictions, load_annotations(data.annotations))
-            except MetricInputError as err:
-                raise AdbError(f"{path}: cannot be scored ({err})") from None
-        accuracy.update(
-            overall=scored["accuracy"]["overall"],
-            per_answer_type=scored["accuracy"]["per_answer_type"],
-            answerability_ap=scored["answerability"]["average_precision"],
-            answerability_f1=scored["answerability"]["f1"],
-        )
-    if data.checkpoint is not None:
-        pre = bundle.manifest["preprocessing"]
-        key = (pre["image_size"], bundle.manifest["tokenizer"]["max_len"],
-               bundle.manifest["tokenizer"]["sha256"])
-        data.reference = data.reference or {}
-        if key not in data.reference:
-            data.reference[key] = fp32_answers(data.checkpoint, data, bundle, work)
-        reference = data.reference[key]
-        same = sum(by_key[s.key]["answer"] == ref
-                   for s, ref in zip(data.samples, reference, strict=True))
-        accuracy["agreement_fp32"] = 100.0 * same / len(reference)
-    return accuracy
+                           torch.from_numpy(mask)).float().numpy()
+            predictions += [{"image": cache.keys[i], "answer": answers[int(j)]}
+                            for i, j in zip(index, np.argmax(logits, axis=1), strict=True)]
+    path = work / f"fp32_{key[0]}px_{key[1]}_{key[2][:12]}.predictions.json"
+    atomic_write_json(path, predictions)
+    data.references[key] = path
+    return path
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -372,7 +315,10 @@ def run(
     """Each bundle in turn; 1 when one failed (the others still run), 0 otherwise."""
     from benchmark.report import write_report
     from benchmark.results import ResultsError, ResultsFile
+    from benchmark.samples import SamplesError
     from vqa.bundle import BundleError
+    from vqa.errors import UserError
+    from vqa.metrics import MetricInputError
 
     adb = Adb(args.adb, args.serial, runner)
     options = AndroidOptions(
@@ -394,12 +340,11 @@ def run(
             return 2
         try:
             spec = DataSpec.parse(args.data, args.data_split, args.limit)
-            data = stage_samples(spec, local_dir / "samples")
-        except (DataSpecError, OSError, ValueError) as err:
+            data = stage_samples(spec, local_dir / "samples", f"{options.remote_dir}/samples")
+        except (DataSpecError, SamplesError, OSError, ValueError) as err:
             print(f"error: --data {args.data}: {err}", file=sys.stderr)
             return 2
         data.checkpoint = args.checkpoint
-        data.remote_dir = f"{options.remote_dir}/samples"
         try:
             adb.shell("mkdir", "-p", options.remote_dir)
             adb.shell("rm", "-rf", data.remote_dir)
@@ -414,7 +359,8 @@ def run(
     for bundle in args.bundles:
         try:
             rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep, data=data)
-        except (AdbError, BundleError, ResultsError) as err:
+        except (AdbError, BundleError, ResultsError, SamplesError, MetricInputError,
+                UserError) as err:
             print(f"error: {bundle}: {err}", file=sys.stderr)
             failed += 1
             continue

@@ -7,12 +7,21 @@ engine is the target's (qnnpack on arm64, as PyTorch Mobile runs it; x86 on x86_
 quantizing and tracing, and recorded in the manifest so that runtimes load the file on it.
 `optimize_for_mobile` needs a torch built with XNNPACK; the x86 wheels here are not, so there the
 model is saved without it and the manifest says so.
+
+The file must load in PyTorch Android Lite 1.13.1, the last release of PyTorch Mobile for
+Android: attention is traced through torchscale's own softmax path (`scaled_dot_product_attention`
+arrived in torch 2.0, so that release has no such operator), and the bytecode is backported to
+v8, the newest that release writes (its loader reads v4-v9), should this torch write a newer one.
+The manifest records the bytecode version and the operators the file needs.
 """
 
 from __future__ import annotations
 
 import copy
+import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +33,49 @@ from torch.ao.quantization import (
     per_channel_dynamic_qconfig,
     quantize_dynamic,
 )
+from torch.jit.mobile import (
+    _backport_for_mobile,
+    _export_operator_list,
+    _get_model_bytecode_version,
+    _load_for_lite_interpreter,
+)
 from torch.utils.mobile_optimizer import optimize_for_mobile
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
+from vqa.model import FusedMultiheadAttention, fuse_attention
 from vqa.runtimes.quantized_engine import engine_for, use_quantized_engine
 
 MODEL_FILE = "model.ptl"
+LITE_1_13_BYTECODE = 8
+"""Bytecode PyTorch Android Lite 1.13.1 writes (caffe2/serialize/versions.h); it reads v4-v9."""
+
+
+@contextmanager
+def unfused_attention(module: nn.Module) -> Iterator[None]:
+    """torchscale's explicit attention while tracing; the fused forward again afterwards."""
+    fused = [m for m in module.modules() if isinstance(m, FusedMultiheadAttention)]
+    fuse_attention(module, fused=False)
+    try:
+        yield
+    finally:
+        for m in fused:
+            m.__class__ = FusedMultiheadAttention
+
+
+def save_for_lite_1_13(traced: torch.jit.ScriptModule, path: Path) -> dict[str, Any]:
+    """Save for the lite interpreter at bytecode <= v8; the version and operators it needs."""
+    traced._save_for_lite_interpreter(str(path))
+    version = _get_model_bytecode_version(str(path))
+    if version > LITE_1_13_BYTECODE:
+        with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+            older = Path(tmp) / path.name
+            if not _backport_for_mobile(str(path), str(older), LITE_1_13_BYTECODE):
+                raise RuntimeError(f"cannot backport {path} from bytecode v{version} to "
+                                   f"v{LITE_1_13_BYTECODE} (PyTorch Android Lite 1.13.1)")
+            older.replace(path)
+        version = _get_model_bytecode_version(str(path))
+    operators = sorted(_export_operator_list(_load_for_lite_interpreter(str(path))))
+    return {"bytecode_version": version, "operators": operators}
 
 
 def quantize(model: nn.Module) -> nn.Module:
@@ -47,8 +93,9 @@ def quantize(model: nn.Module) -> nn.Module:
 def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
     int8 = settings.precision == "int8"
     engine = engine_for(settings.target) if int8 else torch.backends.quantized.engine
-    with use_quantized_engine(engine):
-        return _export(quantize(model) if int8 else model, example, folder, settings)
+    module = quantize(model) if int8 else model
+    with use_quantized_engine(engine), unfused_attention(module):
+        return _export(module, example, folder, settings)
 
 
 def _export(module: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
@@ -68,7 +115,7 @@ def _export(module: nn.Module, example: Inputs, folder: Path, settings: ExportSe
             runtime["optimize_for_mobile_note"] = (
                 "skipped: this torch build has no XNNPACK (x86 wheels); the model runs as traced"
             )
-        traced._save_for_lite_interpreter(str(folder / MODEL_FILE))
+        runtime.update(save_for_lite_1_13(traced, folder / MODEL_FILE))
     quantization: dict[str, Any] = {"scheme": "none"}
     if settings.precision == "int8":
         runtime["quantized_engine"] = torch.backends.quantized.engine

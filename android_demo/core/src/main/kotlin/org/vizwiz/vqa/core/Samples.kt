@@ -5,10 +5,12 @@ import org.json.JSONObject
 import java.io.File
 
 /**
- * The accuracy mode's input and output: `samples.json` in a folder that the host pushed
- * (`{"data", "split", "samples": [{"key", "image", "question"}]}`, images beside it), and the
- * predictions file the app writes (a JSON list of `{"image": key, "question", "answer",
- * "index", "answerable"?}`, the format `python -m benchmark score` reads).
+ * The accuracy mode's input and output: a samples folder that the host wrote with
+ * `python -m benchmark samples` (benchmark/samples.py) and pushed: `samples.json` =
+ * `{"format": "vqa-samples", "version": 1, "data", "split", "n", "samples": [{"key", "image",
+ * "question"}]}` with the images beside it; and the predictions file the app writes (a JSON
+ * list of `{"image": key, "question", "answer", "index", "answerable"?}`, the format
+ * `python -m benchmark score|ingest` reads).
  */
 class SampleSet private constructor(val dir: File, val data: String, val split: String, val samples: List<Sample>) {
     data class Sample(val key: String, val image: File, val question: String)
@@ -17,12 +19,16 @@ class SampleSet private constructor(val dir: File, val data: String, val split: 
 
     companion object {
         const val NAME = "samples.json"
+        const val FORMAT = "vqa-samples"
+        const val VERSION = 1
 
         fun read(dir: File): SampleSet {
             val path = File(dir, NAME)
             if (!path.isFile) throw CoreException("$dir: no $NAME")
             try {
                 val root = JSONObject(path.readText(Charsets.UTF_8))
+                if (root.optString("format") != FORMAT) throw CoreException("not a samples index (format is not '$FORMAT')")
+                if (root.optInt("version", -1) != VERSION) throw CoreException("samples version ${root.opt("version")} is not supported (this app reads $VERSION)")
                 val list = root.getJSONArray("samples")
                 val keys = HashSet<String>()
                 val samples = (0 until list.length()).map { i ->
