@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from train.data import answer_type_weights
-from train.describe import describe, int8_bytes
+from train.describe import describe
 from train.freeze import apply_freeze, frozen_layers
 from train.losses import distill_loss, sigmoid_kd, soft_bce, softmax_kd
 from train.optim import OptimConfig, build_optimizer, layer_id, lr_factor, param_groups
@@ -25,7 +25,7 @@ from vqa.checkpoint import read_checkpoint, save_checkpoint
 from vqa.configs import get_config
 from vqa.data import VQASample
 from vqa.errors import one_line
-from vqa.model import count_parameters, create_model
+from vqa.model import create_model
 
 
 def _tiny(**overrides):
@@ -298,13 +298,33 @@ def test_answerable_is_one_minus_the_unanswerable_probability():
     assert "answerable" not in plain[0]
 
 
-def test_describe_counts_parameters_and_sizes():
+def test_describe_sizes_match_what_is_saved_and_exported(tmp_path, capsys):
+    """Oracles: the bytes torch.save writes for the fp32 weights, and the size of a real int8
+    TorchScript bundle written by `python -m export` (its int8 Linear and text embedding)."""
+    from export.__main__ import main as export_main
+    from vqa.bundle import read_bundle
+    from vqa.checkpoint import tokenizer_record
+    from vqa.tokenizer import Tokenizer, train_sentencepiece
+
     config = get_config("beit3_tiny", num_answers=5)
     row = describe(config, text_len=16)
+    torch.manual_seed(0)
     model = create_model(config)
-    assert row["params_m"] == pytest.approx(count_parameters(model) / 1e6)
-    assert row["fp32_mb"] == pytest.approx(4 * count_parameters(model) / 1e6)
-    assert row["int8_mb"] * 1e6 == int8_bytes(model) < 4 * count_parameters(model)
+    weights = tmp_path / "weights.pt"
+    torch.save(model.state_dict(), weights)
+    assert row["fp32_mb"] * 1e6 == pytest.approx(weights.stat().st_size, rel=0.01)
+
+    spm = train_sentencepiece(["what color is it", "is it red"] * 20, tmp_path / "q.spm", 40)
+    ckpt = tmp_path / "tiny.pth"
+    save_checkpoint(ckpt, model, answers=list("abcde"),
+                    tokenizer=tokenizer_record(Tokenizer(spm).model_bytes, 16))
+    code = export_main([str(ckpt), "--format", "torchscript", "--int8", "--parity-inputs", "2",
+                        "--min-top1", "0", "--max-abs-diff", "1000", "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr()
+    exported = read_bundle(next(tmp_path.glob("tiny-torchscript-int8*"))).model_bytes()
+    # The .ptl also holds the traced code and bytecode (a few hundred kB on this tiny model).
+    assert row["int8_mb"] * 1e6 == pytest.approx(exported, rel=0.1)
+    assert row["int8_mb"] < 0.35 * row["fp32_mb"]
 
 
 def test_one_line_strips_dataloader_worker_tracebacks():
