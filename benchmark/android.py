@@ -272,7 +272,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "extras (bundle, runs, warmup, threads, out), wait for its result file, pull it and add "
         "its rows to the results file.",
     )
-    parser.add_argument("bundles", type=Path, nargs="+", metavar="BUNDLE")
+    parser.add_argument("bundles", type=Path, nargs="+", metavar="BUNDLE",
+                        help="bundle folders written by `python -m export`")
     parser.add_argument("--adb", default="adb", help="adb executable (adb)")
     parser.add_argument("--serial", help="device serial (adb -s), when several are attached")
     parser.add_argument("--package", default=DEFAULT_PACKAGE, help=f"app id ({DEFAULT_PACKAGE})")
@@ -287,8 +288,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=RESULT_DIR,
         help=f"where the app writes its result file ({RESULT_DIR})",
     )
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=50,
+                        help="timed runs on the phone (default: 50)")
+    parser.add_argument("--warmup", type=int, default=10,
+                        help="untimed runs after the first (default: 10)")
     parser.add_argument("--threads", type=int, default=4, help="threads the app uses (4)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bundle (900)")
     parser.add_argument(
@@ -301,7 +304,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--checkpoint", type=Path,
         help="source checkpoint: with --data, agreement with its PyTorch fp32 answers",
     )
-    parser.add_argument("--results", type=Path, default=Path("results.jsonl"))
+    parser.add_argument("--results", type=Path, default=Path("results.jsonl"),
+                        help="JSON-lines results file the rows are added to "
+                        "(default: results.jsonl)")
     parser.add_argument("--report", type=Path, metavar="DIR")
     parser.set_defaults(run=run)
     return parser

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT
+from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter
 from vqa.errors import UserError, one_line, user_message
 
 
@@ -20,8 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "loading, file sizes; with --data also accuracy through the runtime (official VizWiz "
         "metric, agreement with PyTorch fp32). PyTorch eager fp32 and dynamic-int8 baselines "
         "come from each bundle's source checkpoint. Rows go to a JSON-lines file.",
+        formatter_class=HelpFormatter,
     )
-    parser.add_argument("bundles", type=Path, nargs="*", metavar="BUNDLE", help="bundle folders")
+    parser.add_argument("bundles", type=Path, nargs="*", metavar="BUNDLE",
+                        help="bundle folders written by `python -m export`")
     parser.add_argument(
         "--checkpoint",
         type=Path,

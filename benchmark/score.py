@@ -8,6 +8,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from vqa.cli import NON_NEG_INT, HelpFormatter
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the `score` subcommand."""
@@ -17,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Accuracy (overall and per answer type) and answerability (average "
         "precision and F1 of the unanswerable class), in percent, computed as the official "
         "VizWiz-VQA evaluator computes them.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "predictions", type=Path, help='JSON list of {"image", "answer", "answerable"?}'
@@ -27,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object instead of a table"
     )
-    parser.add_argument("--digits", type=int, default=2, help="decimals in the table (2)")
+    parser.add_argument("--digits", type=NON_NEG_INT, default=2, help="decimals in the table")
     parser.set_defaults(run=run)
     return parser
 

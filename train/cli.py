@@ -25,17 +25,58 @@ RUNTIME_OPTIONS = {
 DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
-class _Adder:
-    """add_argument with defaults suppressed on demand, to learn which options were given."""
+# finetune's and distill's options in --help, by group (the rest are listed as "options").
+OPTION_GROUPS = {
+    "data": (
+        "--data", "--tokenizer", "--text-len", "--answers", "--num-answers", "--val-split",
+        "--limit-train", "--limit-val", "--skip-bad", "--no-augment", "--no-randaug", "--hflip",
+        "--balance", "--num-workers",
+    ),
+    "model": (
+        "--arch", "--img-size", "--init", "--init-layers", "--init-answers", "--trust-checkpoint",
+        "--drop-path", "--freeze-layers", "--unfreeze-every", "--checkpoint-activations",
+    ),
+    "optimisation": (
+        "--batch-size", "--accum-steps", "--lr", "--min-lr", "--weight-decay", "--head-lr-mult",
+        "--layer-decay", "--clip-grad", "--amp", "--seed",
+    ),
+    "schedule": (
+        "--epochs", "--max-steps", "--warmup-epochs", "--warmup-steps", "--eval-every",
+        "--eval-batch-size", "--patience", "--log-every",
+    ),
+    "checkpointing": ("--out", "--resume", "--overwrite", "--save-every"),
+    "distributed": ("--device",),
+    "distillation": (
+        "--teacher", "--kd", "--temperature", "--hard-weight", "--online-teacher",
+        "--teacher-cache",
+    ),
+}
+GROUP_DESCRIPTIONS = {
+    "distributed": "one process per device: start several with torchrun (see the README)",
+}
 
-    def __init__(self, parser: argparse.ArgumentParser, explicit_only: bool) -> None:
+
+class _Adder:
+    """add_argument with defaults suppressed on demand, to learn which options were given;
+    options named in `groups` go into those argument groups of --help."""
+
+    def __init__(
+        self,
+        parser: argparse.ArgumentParser,
+        explicit_only: bool,
+        groups: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self.parser = parser
         self.explicit_only = explicit_only
+        self.group_of: dict[str, argparse._ArgumentGroup] = {}
+        for title, flags in (groups or {}).items():
+            group = parser.add_argument_group(title, GROUP_DESCRIPTIONS.get(title))
+            self.group_of.update(dict.fromkeys(flags, group))
 
     def __call__(self, *flags: str, **kwargs: Any) -> None:
         if self.explicit_only:
             kwargs["default"] = argparse.SUPPRESS
-        self.parser.add_argument(*flags, **kwargs)
+        self.group_of.get(flags[0], self.parser).add_argument(*flags, **kwargs)
 
 
 def _training_options(add: _Adder, command: str) -> None:
@@ -104,7 +145,8 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--limit-train", type=POS_INT, help="use the first N train samples")
     add("--limit-val", type=POS_INT, help="use the first N validation samples")
     add("--skip-bad", action="store_true", default=False,
-        help="skip malformed VizWiz entries instead of stopping")
+        help="leave out (and count) malformed entries, empty questions and undecodable images "
+        "instead of stopping at the first (images are checked when the data is loaded)")
     add("--device", default="auto", help="auto, cpu or cuda")
     add("--trust-checkpoint", action="store_true", default=False,
         help="allow --init/--teacher checkpoints that need arbitrary unpickling (can run code "
@@ -126,24 +168,38 @@ def _training_options(add: _Adder, command: str) -> None:
 
 
 def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m train",
+        description="Finetune, distil, evaluate and size BEiT-3 VQA models. User errors end "
+        "with one line and exit code 2 (--debug or VQA_DEBUG=1 shows the traceback).",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command, text in (
-        ("finetune", "train a model on VizWiz or easy-VQA"),
-        ("distill", "train a student from a teacher's logits and the ground truth"),
+    for command, text, description in (
+        ("finetune", "train a model on VizWiz or easy-VQA",
+         "Train a model (a teacher, or any config) on VizWiz or easy-VQA; best.pth, last.pth "
+         "and log.jsonl go to --out, and --resume OUT continues a stopped run exactly."),
+        ("distill", "train a student from a teacher's logits and the ground truth",
+         "Train a student from a teacher checkpoint (its logits cached once, or run online) "
+         "mixed with the ground-truth loss; teacher and student share the answer list."),
     ):
         p = sub.add_parser(
-            command, help=text, description=text,
+            command, help=text, description=description,
             formatter_class=HelpFormatter,
         )
-        _training_options(_Adder(p, explicit_only), command)
+        groups = {k: v for k, v in OPTION_GROUPS.items()
+                  if k != "distillation" or command == "distill"}
+        _training_options(_Adder(p, explicit_only, groups), command)
 
     p = sub.add_parser(
         "evaluate", help="predictions and the metric of a checkpoint",
+        description="Predict a split with a checkpoint: a predictions file (the VizWiz "
+        "submission format on test) and, on labelled splits, the official metric as a table and "
+        "as JSON.",
         formatter_class=HelpFormatter,
     )
     add = _Adder(p, explicit_only)
-    add("checkpoint")
+    add("checkpoint", help="our checkpoint (best.pth, last.pth), or an official one with --arch, "
+        "--tokenizer and --answers")
     add("--data", required=not explicit_only, help="'easy-vqa' or 'vizwiz:DIR'")
     add("--split", choices=("train", "val", "test"), default="val", help="split to predict")
     add("--out", required=not explicit_only, help="predictions file (JSON)")
@@ -155,7 +211,8 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     add("--answers", help="default: the checkpoint's")
     add("--batch-size", type=POS_INT, default=32, help="samples per process per batch")
     add("--limit", type=POS_INT, help="predict the first N samples")
-    add("--skip-bad", action="store_true", default=False, help="skip malformed VizWiz entries")
+    add("--skip-bad", action="store_true", default=False,
+        help="leave out (and count) malformed entries, empty questions and undecodable images")
     add("--num-workers", type=NON_NEG_INT, default=DEFAULT_WORKERS, help="data loaders")
     add("--device", default="auto", help="auto, cpu or cuda")
     add("--amp", choices=("auto", "off", "bf16", "fp16"), default="auto",
@@ -168,6 +225,8 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "describe", help="parameters, GMACs and sizes of configurations",
+        description="Parameters, GMACs (one forward pass) and file sizes in fp32 and int8 (as "
+        "the exporters quantize) of named configurations, without building their weights.",
         formatter_class=HelpFormatter,
     )
     add = _Adder(p, explicit_only)

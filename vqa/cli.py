@@ -41,13 +41,16 @@ UNIT_FLOAT = number(float, 0.0, 1.0)
 
 
 class HelpFormatter(argparse.HelpFormatter):
-    """Shows an option's default, as `(default: X)`, wherever it has a meaningful one."""
+    """Shows an option's default, as `(default: X)`, wherever it has a meaningful one (not on
+    switches, nor where the help text speaks of the default itself)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if (
             action.option_strings
-            and action.default not in (None, False, argparse.SUPPRESS)
+            and action.nargs != 0  # a switch: its default is "off"
+            and action.default is not None
+            and action.default is not argparse.SUPPRESS
             and "default" not in text
         ):
             text += " (default: %(default)s)"
