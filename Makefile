@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BEIT3_SPM ?= $(abspath ../shared/beit3.spm)
 export BEIT3_SPM
 
-.PHONY: setup test test-slow lint demo clean android-core android-test
+.PHONY: setup test lint demo clean android-core android-test
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,6 @@ setup: $(VENV)/.installed
 test: setup android-test
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
-
-test-slow: setup
-	$(PY) -m pytest -q -m slow
 
 lint: setup
 	$(PY) -m ruff check .
