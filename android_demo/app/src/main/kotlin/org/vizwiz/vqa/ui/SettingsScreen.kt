@@ -1,0 +1,110 @@
+package org.vizwiz.vqa.ui
+
+import androidx.compose.foundation.layout.Arrangement
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.fillMaxWidth
+import androidx.compose.foundation.layout.heightIn
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.safeDrawingPadding
+import androidx.compose.foundation.rememberScrollState
+import androidx.compose.foundation.selection.selectable
+import androidx.compose.foundation.verticalScroll
+import androidx.compose.material3.Button
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.OutlinedTextField
+import androidx.compose.material3.RadioButton
+import androidx.compose.material3.Slider
+import androidx.compose.material3.Surface
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableFloatStateOf
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.semantics.Role
+import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.heading
+import androidx.compose.ui.semantics.semantics
+import androidx.compose.ui.semantics.stateDescription
+import androidx.compose.ui.unit.dp
+import androidx.compose.ui.unit.sp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import org.vizwiz.vqa.MainViewModel
+import kotlin.math.roundToInt
+
+/** Default question, "unsure" threshold, engine threads and the bundle; saved on "Done". */
+@Composable
+fun SettingsScreen(viewModel: MainViewModel, onClose: () -> Unit) {
+    val settings = viewModel.settings
+    val ui by viewModel.ui.collectAsStateWithLifecycle()
+    var question by remember { mutableStateOf(settings.defaultQuestion) }
+    var threshold by remember { mutableFloatStateOf(settings.threshold) }
+    var threads by remember { mutableFloatStateOf(settings.threads.toFloat()) }
+    var bundle by remember { mutableStateOf(ui.bundle) }
+
+    Surface(modifier = Modifier.fillMaxSize(), color = MaterialTheme.colorScheme.background) {
+        Column(
+            modifier = Modifier.fillMaxSize().safeDrawingPadding().padding(16.dp).verticalScroll(rememberScrollState()),
+            verticalArrangement = Arrangement.spacedBy(16.dp),
+        ) {
+            Text("Settings", fontSize = 30.sp, modifier = Modifier.semantics { heading() })
+            OutlinedTextField(
+                value = question,
+                onValueChange = { question = it },
+                label = { Text("Default question") },
+                singleLine = true,
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics { contentDescription = "Default question" },
+            )
+            Text("Say \"not sure\" below: ${(threshold * 100).roundToInt()} %", fontSize = 20.sp)
+            Slider(
+                value = threshold,
+                onValueChange = { threshold = it },
+                valueRange = 0f..1f,
+                steps = 19,
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics {
+                    contentDescription = "Confidence below which the app asks for another photo"
+                    stateDescription = "${(threshold * 100).roundToInt()} percent"
+                },
+            )
+            Text("Engine threads: ${threads.roundToInt()}", fontSize = 20.sp)
+            Slider(
+                value = threads,
+                onValueChange = { threads = it },
+                valueRange = 1f..8f,
+                steps = 6,
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics {
+                    contentDescription = "Engine threads"
+                    stateDescription = "${threads.roundToInt()} threads"
+                },
+            )
+            Text("Model", fontSize = 20.sp, modifier = Modifier.semantics { heading() })
+            for (name in ui.bundles) {
+                Row(
+                    verticalAlignment = Alignment.CenterVertically,
+                    modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp)
+                        .selectable(selected = name == bundle, onClick = { bundle = name }, role = Role.RadioButton)
+                        .semantics { contentDescription = "Model $name" },
+                ) {
+                    RadioButton(selected = name == bundle, onClick = null)
+                    Text(name, fontSize = 20.sp, modifier = Modifier.padding(start = 12.dp))
+                }
+            }
+            Button(
+                onClick = {
+                    val reload = threads.roundToInt() != settings.threads || bundle != ui.bundle
+                    settings.defaultQuestion = question
+                    settings.threshold = threshold
+                    settings.threads = threads.roundToInt()
+                    if (bundle != null && bundle != ui.bundle) viewModel.selectBundle(bundle!!) else if (reload) viewModel.reload()
+                    onClose()
+                },
+                modifier = Modifier.fillMaxWidth().heightIn(min = 96.dp).semantics { contentDescription = "Save settings and go back" },
+            ) { Text("Done", fontSize = 26.sp) }
+        }
+    }
+}

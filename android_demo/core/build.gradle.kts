@@ -1,0 +1,25 @@
+// Pure Kotlin/JVM: no android.* imports, so it builds and tests on any JVM (also `make android-test`).
+plugins {
+    alias(libs.plugins.kotlin.jvm)
+}
+
+kotlin {
+    jvmToolchain(17)
+}
+
+dependencies {
+    // org.json is part of Android; on the JVM, Android's own implementation (as Debian's
+    // libandroid-json-java that `make android-test` uses).
+    compileOnly(libs.android.json)
+    testImplementation(libs.android.json)
+    testImplementation(libs.junit)
+}
+
+tasks.test {
+    val repo = rootProject.projectDir.parentFile
+    systemProperty("vqa.golden", repo.resolve("tests/golden").path)
+    // A bundle exported by `scripts/write_golden_vectors.py --bundle DIR` runs the manifest tests.
+    System.getenv("VQA_BUNDLE")?.let { systemProperty("vqa.bundle", it) }
+    System.getenv("BEIT3_SPM")?.let { environment("BEIT3_SPM", it) }
+    testLogging { events("failed", "skipped") }
+}
