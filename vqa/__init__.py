@@ -4,8 +4,7 @@ Names are imported lazily so that light commands (scoring a predictions file) do
 importing torch and torchscale.
 """
 
-from importlib import import_module
-from typing import Any
+from vqa.lazy import lazy_getattr
 
 _EXPORTS = {
     "BEiT3Config": "vqa.configs",
@@ -22,7 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vqa' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

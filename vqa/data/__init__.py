@@ -5,8 +5,7 @@ writing fixtures does not pay for importing torch. The fixture writer is ``vqa.d
 (also a CLI), left out here so that ``python -m vqa.data.fixtures`` does not import itself twice.
 """
 
-from importlib import import_module
-from typing import Any
+from vqa.lazy import lazy_getattr
 
 _EXPORTS = {
     "BadImageError": "vqa.data.dataset",
@@ -27,7 +26,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vqa.data' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
