@@ -14,6 +14,7 @@ from export.parity import DEFAULT_THRESHOLDS, Figures, Thresholds, compare, meas
 from export.staging import check_replaceable, clean_stale, publish, staged
 from vqa.data import VQASample
 from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.transforms import eval_transform
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +77,21 @@ def test_synthetic_inputs_are_real_preprocessed_images_and_questions(tokenizer):
 
 
 def test_dataset_inputs_spread_over_the_split_and_skip_bad_samples(tokenizer, tmp_path):
-    good = tmp_path / "good.png"
-    synthetic_image(0).save(good)
-    broken = tmp_path / "broken.jpg"
-    broken.write_bytes(b"not an image")
-    samples = [VQASample(f"k{i}", broken if i == 0 else good, QUESTIONS[i % 3]) for i in range(9)]
+    paths = []
+    for i in range(9):
+        paths.append(tmp_path / f"{i}.png")
+        synthetic_image(i).save(paths[-1])
+    paths[0].write_bytes(b"not an image")
+    samples = [VQASample(f"k{i}", paths[i], QUESTIONS[i]) for i in range(9)]
     inputs = dataset_inputs(samples, tokenizer, 3, 16, "fixture")
-    assert len(inputs) == 3 and inputs.origin == "fixture"
+    # By hand: 3 of 9 spread evenly are positions 0, 3, 6 (i * 9 // 3); 0 does not decode, so
+    # the first usable sample not chosen yet, position 1, takes its place at the end.
+    chosen = [3, 6, 1]
+    transform = eval_transform(16)
+    expected = torch.stack([transform(synthetic_image(i)) for i in chosen])
+    assert torch.equal(inputs.image, expected)
+    assert torch.equal(inputs.question, tokenizer([QUESTIONS[i] for i in chosen])[0])
+    assert inputs.origin == "fixture, 1 unusable samples skipped"
     with pytest.raises(ExportError, match="none of the samples"):
         dataset_inputs(samples[:1], tokenizer, 1, 16, "fixture")
 
