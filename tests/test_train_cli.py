@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -253,3 +254,14 @@ def test_command_line_exit_status_without_traceback(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: --data vizwiz:/nonexistent: no VizWiz data")
     assert "Traceback" not in result.stderr
+
+
+def test_resume_before_the_first_save_says_so_and_starts_over(teacher, tmp_path, capsys):
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    shutil.copy(teacher / "run.json", stopped / "run.json")  # as a run killed before a save
+    capsys.readouterr()
+    assert main(["finetune", "--resume", str(stopped)]) == 0
+    err = capsys.readouterr().err
+    assert f"{stopped}: no last.pth yet (the run stopped before its first save)" in err
+    assert read_checkpoint(stopped / "last.pth").meta["step"] == 8  # the whole run, as set
