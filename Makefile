@@ -49,7 +49,7 @@ $(KOTLINC):
 	npm install --prefix $(ANDROID_TOOLS) --no-save --no-audit --no-fund kotlin-compiler@$(KOTLIN_VERSION)
 	touch $@
 
-$(JAVA_LIBS):
+$(JAVA_LIBS) &:
 	$(SUDO) apt-get update -qq
 	$(SUDO) apt-get install -y -qq --no-install-recommends junit4 libandroid-json-java \
 		$(if $(shell command -v jar),,default-jdk-headless)

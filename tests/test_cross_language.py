@@ -45,7 +45,7 @@ def trained(tmp_path_factory):
     run = root / "run"
     assert train_main([
         "finetune", "--data", "easy-vqa", "--limit-train", "256", "--limit-val", "8",
-        "--max-steps", "40", "--batch-size", "16", "--img-size", "32", "--lr", "2e-3",
+        "--max-steps", "24", "--batch-size", "16", "--img-size", "32", "--lr", "2e-3",
         "--no-augment", "--arch", "beit3_tiny", "--text-len", "16", "--num-workers", "0",
         "--no-progress", "--out", str(run),
     ]) == 0
