@@ -236,3 +236,18 @@ def test_command_line_errors_carry_no_traceback(tmp_path):
     assert done.returncode == 2
     assert "missing.pth: no such checkpoint file" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_full_disk_is_named_and_leaves_no_bundle(capsys, checkpoint, tmp_path, monkeypatch):
+    import errno
+
+    import export.manifest
+
+    def disk_full(path, answers):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(export.manifest, "write_answers", disk_full)
+    code, out, _ = _run(capsys, checkpoint, "--format", "torchscript", "--parity-inputs", 2)
+    assert code == 1
+    assert f"FAILED: no space left on {tmp_path}" in out
+    assert not (tmp_path / "student-torchscript-fp32").exists() and _hidden(tmp_path) == []
