@@ -51,7 +51,7 @@ class DataSpec:
         """The VizWiz folder, None for easy-VQA."""
         return self.source.root
 
-    def load(self, progress: bool = False) -> list:
+    def load(self, progress: bool = True) -> list:
         """The samples (vqa.data.VQASample): the first `limit` usable ones of the split."""
         return list(
             self.source.load(

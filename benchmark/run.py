@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter
 from vqa.errors import UserError, one_line, user_message
+from vqa.progress import PROGRESS_ENV
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -77,6 +79,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--no-roofline", action="store_true", help="do not measure the matmul ceiling"
     )
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (they are off anyway when stderr is not a terminal)")
     parser.add_argument(
         "--coreml-units",
         choices=("all", "cpu", "cpu-gpu", "cpu-ne"),
@@ -106,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
             f"--out {out}: holds results already; pass --append to add rows to it or "
             "--overwrite to replace them"
         )
+    if args.no_progress:
+        os.environ[PROGRESS_ENV] = "0"
     data = DataSpec.parse(args.data, args.split, args.limit, args.skip_bad) if args.data else None
     options = RunOptions(
         bundles=args.bundles,

@@ -1,11 +1,12 @@
 """One progress style for every loop a user waits for: tqdm on stderr, off when not a terminal.
 
-Commands switch it off with `--no-progress`; it is also off when stderr is not a terminal, so
-the logs of batch jobs stay readable.
+Commands switch it off with `--no-progress` (or VQA_PROGRESS=0); it is also off when stderr is
+not a terminal, so the logs of batch jobs stay readable.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
@@ -13,11 +14,13 @@ from typing import TypeVar
 from tqdm import tqdm
 
 T = TypeVar("T")
+PROGRESS_ENV = "VQA_PROGRESS"
 
 
 def progress_enabled(wanted: bool = True) -> bool:
-    """True when a bar should be drawn: wanted, and stderr is a terminal."""
-    return wanted and sys.stderr.isatty()
+    """True when a bar should be drawn: wanted, stderr is a terminal, and PROGRESS_ENV is not
+    "0" (how a command's --no-progress reaches code it does not call directly)."""
+    return wanted and os.environ.get(PROGRESS_ENV, "1") != "0" and sys.stderr.isatty()
 
 
 def progress_bar(
