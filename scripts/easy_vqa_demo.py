@@ -216,6 +216,8 @@ class Demo:
             print(f"  continuing the interrupted run in {run_dir}", flush=True)
             argv = [command, "--resume", str(run_dir)]
         else:
+            if (run_dir / "run.json").is_file():
+                print(f"  {run_dir} holds a run with other settings: starting over", flush=True)
             argv = [*argv, "--overwrite"]
             self.state[f"{step}-started"] = key
             self._save_state()
@@ -246,7 +248,7 @@ class Demo:
         if self._done("export", key, [self.bundles]):
             self._reuse(number, "export", key)
             return
-        jobs = [(name, fmt) for name, fmt in plan.items() if fmt]
+        jobs = list(plan.items())
         start = self._begin(number, "export", ", ".join(
             f"{name} to {fmt}" for name, fmt in jobs) + ", reference precision and int8", key)
         if self.bundles.exists():
@@ -304,7 +306,7 @@ class Demo:
         self.out.mkdir(parents=True, exist_ok=True)
         teacher = self.train(1, "teacher", "finetune", self.args.teacher_recipe, [], "")
         student = self.train(2, "student", "distill", self.args.student_recipe,
-                             ["--teacher", str(self.out / "teacher" / "best.pth")],
+                             ["--teacher", str(teacher)],
                              file_sha256(teacher))
         self.export(3, {"teacher": teacher, "student": student})
         self.benchmark(4)
@@ -458,7 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="training processes (torchrun), one thread each")
     parser.add_argument("--formats", default="all", help="export formats of the student")
     parser.add_argument("--teacher-formats", default="onnx",
-                        help="export formats of the teacher ('' for none)")
+                        help="export formats of the teacher (its accuracy and size are checked "
+                        "on the PyTorch baselines the benchmark runs beside its bundles)")
     parser.add_argument("--parity-inputs", type=int, default=200,
                         help="easy-VQA val questions of the exporter's parity check")
     parser.add_argument("--min-top1", type=float,
@@ -485,6 +488,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.targets = Targets(args.min_teacher, args.min_student, args.max_param_ratio,
                            args.max_int8_drop)
+    if not args.formats.strip() or not args.teacher_formats.strip():
+        print("error: --formats and --teacher-formats need at least one format", file=sys.stderr)
+        return 2
     for path in (args.teacher_recipe, args.student_recipe):
         if not path.is_file():
             print(f"error: recipe {path}: no such file", file=sys.stderr)

@@ -37,8 +37,8 @@ def _demo(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
         sys.executable, str(DEMO), "--out", str(tmp_path / "demo"),
         "--teacher-recipe", str(tmp_path / "teacher.toml"),
         "--student-recipe", str(tmp_path / "student.toml"),
-        "--processes", "1", "--formats", "onnx", "--teacher-formats", "",
-        "--parity-inputs", "8", "--min-top1", "0", "--test-questions", "24",
+        "--processes", "1", "--formats", "onnx", "--teacher-formats", "onnx",
+        "--parity-inputs", "8", "--min-top1", "0", "--test-questions", "16",
         "--runs", "2", "--warmup", "0", "--progress-every", "5", *extra,
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -64,16 +64,19 @@ def test_chain_runs_and_meets_loose_targets(first_run):
     tmp_path, result = first_run
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = tmp_path / "demo"
-    for path in ("models/teacher.pth", "models/student.pth", "bundles/student-onnx-fp32",
-                 "report/report.md", "results.jsonl"):
+    for path in ("models/teacher.pth", "models/student.pth", "report/report.md",
+                 "results.jsonl"):
         assert (out / path).exists(), path
-    int8 = [p.name for p in (out / "bundles").iterdir() if "int8" in p.name]
-    assert len(int8) == 1 and int8[0].startswith("student-onnx-int8")
+    names = sorted(p.name for p in (out / "bundles").iterdir())
+    assert [n.split("-x86")[0] for n in names] == [
+        "student-onnx-fp32", "student-onnx-int8", "teacher-onnx-fp32", "teacher-onnx-int8"]
+    int8 = [n for n in names if n.startswith("student-onnx-int8")]
     # Each step announced itself with its number, and the table closes the run.
     for number, step in enumerate(("teacher", "student", "export", "benchmark"), 1):
         assert f"[{number}/4] {step}" in result.stdout
     table = result.stdout.split("trade-off table")[1]
-    for label in ("student-onnx-fp32", int8[0], "pytorch-fp32"):
+    for label in ("student-onnx-fp32", int8[0], "pytorch-fp32 (teacher)",
+                  "pytorch-fp32 (student)"):
         assert label in table
     assert "all targets met" in result.stdout
     assert not list(out.glob(".*partial*"))
@@ -98,7 +101,7 @@ def test_rerun_reuses_steps_and_names_missed_targets(first_run):
     assert float(found.group(2)) == pytest.approx(101 - teacher["accuracy"]["overall"], abs=0.01)
     # Requiring int8 to beat fp32 by 5 points cannot be met: the int8 bundle is named.
     assert re.search(r"student-onnx-int8\S* [\d.]+ % is -?[\d.]+ points below "
-                     r"student-onnx-fp32 .* missed by [\d.]+ points", message), message
+                     r"student-onnx-fp32\S* \(.* missed by [\d.]+ points", message), message
 
 
 def test_plot_labels_of_coinciding_points_share_one_label():
