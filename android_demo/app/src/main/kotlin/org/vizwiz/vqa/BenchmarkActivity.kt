@@ -6,6 +6,7 @@ import android.graphics.BitmapFactory
 import android.os.Build
 import android.os.Bundle
 import android.util.Log
+import android.view.View
 import android.widget.TextView
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -40,7 +41,7 @@ class BenchmarkActivity : Activity() {
             setPadding(32, 32, 32, 32)
             text = "Benchmark running"
             contentDescription = "Benchmark status"
-            accessibilityLiveRegion = TextView.ACCESSIBILITY_LIVE_REGION_POLITE
+            accessibilityLiveRegion = View.ACCESSIBILITY_LIVE_REGION_POLITE
         }
         setContentView(status)
         val request = Request.from(intent.extras, getExternalFilesDir(null))

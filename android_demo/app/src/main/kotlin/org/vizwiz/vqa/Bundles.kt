@@ -5,15 +5,22 @@ import java.io.File
 
 /**
  * Where bundles live: the app's own `files/bundles/<name>/`, filled once from the APK's
- * `assets/bundles/` (streamed to disk, so a large model never passes through the Java heap),
- * or pushed by adb under /data/local/tmp/vqa_bench (`python -m benchmark android`).
+ * `assets/bundles/` (streamed to disk, so a large model never passes through the Java heap);
+ * `adb push` targets: the app's external files folder
+ * (/sdcard/Android/data/org.vizwiz.vqa/files/bundles) and /data/local/tmp/vqa_bench, where
+ * `python -m benchmark android` puts them (some phones do not let apps list that folder; the
+ * benchmark mode is given the exact path).
  */
 object Bundles {
     const val ADB_DIR = "/data/local/tmp/vqa_bench"
 
     fun folders(context: Context): List<File> {
         copyAssetsOnce(context)
-        val roots = listOf(File(context.filesDir, "bundles"), File(ADB_DIR))
+        val roots = listOfNotNull(
+            File(context.filesDir, "bundles"),
+            context.getExternalFilesDir(null)?.let { File(it, "bundles") },
+            File(ADB_DIR),
+        )
         return roots.flatMap { root -> root.listFiles()?.filter { File(it, "manifest.json").isFile }.orEmpty() }
             .sortedBy { it.name }
     }

@@ -3,6 +3,7 @@ package org.vizwiz.vqa.ui
 import android.Manifest
 import android.content.pm.PackageManager
 import android.graphics.Bitmap
+import android.view.View
 import androidx.activity.compose.rememberLauncherForActivityResult
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.camera.core.CameraSelector
@@ -37,7 +38,6 @@ import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
-import androidx.compose.ui.platform.LocalLifecycleOwner
 import androidx.compose.ui.platform.LocalView
 import androidx.compose.ui.semantics.LiveRegionMode
 import androidx.compose.ui.semantics.contentDescription
@@ -50,6 +50,7 @@ import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import androidx.compose.ui.viewinterop.AndroidView
 import androidx.core.content.ContextCompat
+import androidx.lifecycle.compose.LocalLifecycleOwner
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import kotlinx.coroutines.launch
 import org.vizwiz.vqa.Images
@@ -211,12 +212,12 @@ fun VqaScreen(viewModel: MainViewModel, speaker: Speaker, speech: SpeechInput, h
 private fun CameraPreview(capture: ImageCapture, modifier: Modifier) {
     val context = LocalContext.current
     val owner = LocalLifecycleOwner.current
-    val previewView = remember { PreviewView(context).apply { importantForAccessibility = PreviewView.IMPORTANT_FOR_ACCESSIBILITY_NO } }
+    val previewView = remember { PreviewView(context).apply { importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO } }
     DisposableEffect(owner) {
         val future = ProcessCameraProvider.getInstance(context)
         future.addListener({
             val provider = future.get()
-            val preview = Preview.Builder().build().also { it.surfaceProvider = previewView.surfaceProvider }
+            val preview = Preview.Builder().build().also { it.setSurfaceProvider(previewView.surfaceProvider) }
             provider.unbindAll()
             provider.bindToLifecycle(owner, CameraSelector.DEFAULT_BACK_CAMERA, preview, capture)
         }, ContextCompat.getMainExecutor(context))

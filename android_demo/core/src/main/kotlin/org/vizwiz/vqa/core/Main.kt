@@ -170,8 +170,8 @@ private fun row(options: Options) {
     val result = ResultRow.forBundle(
         manifest = manifest,
         bundlePath = options.required("--bundle-path"),
-        runtime = ResultRow.Runtime(runtime.getString("name"), runtime.optString("version").ifEmpty { null }, details.keys().asSequence().associateWith { details.get(it) }),
-        device = ResultRow.Device(device.getString("name"), device.getString("os"), device.optString("arch").ifEmpty { null }, if (device.has("cpu_count")) device.getInt("cpu_count") else null),
+        runtime = ResultRow.Runtime(runtime.getString("name"), optionalString(runtime, "version"), details.keys().asSequence().associateWith { details.get(it) }),
+        device = ResultRow.Device(device.getString("name"), device.getString("os"), optionalString(device, "arch"), if (device.isNull("cpu_count")) null else device.getInt("cpu_count")),
         threads = if (m.isNull("threads")) null else m.getInt("threads"),
         latency = ResultRow.Latency(
             loadMs = m.getDouble("load_ms"),
@@ -185,6 +185,9 @@ private fun row(options: Options) {
     )
     ResultRow.writeAll(listOf(result), File(options.required("--out")))
 }
+
+/** A string field that may be absent or JSON null (org.json's optString turns null into "null"). */
+private fun optionalString(obj: JSONObject, key: String): String? = if (obj.isNull(key)) null else obj.getString(key)
 
 private fun predictions(options: Options) {
     val manifest = manifestOf(options)
