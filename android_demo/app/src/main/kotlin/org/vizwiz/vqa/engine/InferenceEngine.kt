@@ -23,6 +23,10 @@ interface InferenceEngine : Closeable {
             require(threads >= 1) { "threads must be at least 1" }
             val model = manifest.modelPath
             if (!model.isFile) throw EngineException("${model.path}: the model file is missing")
+            val dtypes = manifest.inputs.map { it.dtype }
+            if (dtypes != listOf("float32", "int64", "int64")) {
+                throw EngineException("${manifest.modelFile}: inputs are $dtypes; the Android engines feed float32, int64, int64")
+            }
             return when (manifest.format) {
                 "onnx" -> OnnxRuntimeEngine(manifest, threads)
                 "executorch" -> ExecuTorchEngine(manifest, threads)
