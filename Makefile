@@ -68,7 +68,7 @@ $(CORE_BUILD)/test-classes/.built: $(CORE_JAR) $(CORE_TESTS) | $(JAVA_LIBS)
 	touch $@
 
 $(GOLDEN_BUNDLE)/manifest.json: scripts/write_golden_vectors.py tests/golden/tokenizer_small.model | setup
-	rm -rf $(GOLDEN_BUNDLE)
+	rm -rf $(GOLDEN_BUNDLE) && mkdir -p $(CORE_BUILD)
 	PYTHONPATH=. OMP_NUM_THREADS=1 $(PY) scripts/write_golden_vectors.py --bundle $(GOLDEN_BUNDLE) > $(CORE_BUILD)/golden-bundle.log
 
 android-core: $(CORE_JAR)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from PIL import Image
 
 from export.__main__ import main as export_main
 from train.cli import main as train_main
@@ -77,10 +78,8 @@ def test_core_tensors_through_onnxruntime_answer_as_train_evaluate(trained):
     for sample, enc, tensor in zip(samples, encoded, tensors, strict=True):
         assert (enc["ids"], enc["padding_mask"]) == tokenizer.encode(sample.question)
         assert tensor["shape"] == [1, 3, size, size]
-        with open(sample.image_path, "rb") as f:
-            from PIL import Image
-
-            expected = eval_transform(size)(Image.open(f)).numpy()
+        with Image.open(sample.image_path) as image:
+            expected = eval_transform(size)(image).numpy()
         np.testing.assert_allclose(np.reshape(tensor["values"], (3, size, size)), expected,
                                    rtol=0, atol=1e-6)
 
