@@ -209,7 +209,7 @@ class Demo:
             return model
         shown = recipe.relative_to(ROOT) if recipe.is_relative_to(ROOT) else recipe
         what = (f"{command} {settings['arch']} at {settings['img_size'] or 'its'} px, "
-                f"{settings['epochs']} epochs, recipe {shown}")
+                f"{settings['epochs']} epoch(s), recipe {shown}")
         start = self._begin(number, step, what, key)
         started = self.state.get(f"{step}-started") == key and (run_dir / "run.json").is_file()
         if started:
@@ -252,6 +252,8 @@ class Demo:
         start = self._begin(number, "export", ", ".join(
             f"{name} to {fmt}" for name, fmt in jobs) + ", reference precision and int8", key)
         if self.bundles.exists():
+            print(f"  {self.bundles} holds bundles of an unfinished or older export: replacing "
+                  "them", flush=True)
             shutil.rmtree(self.bundles)
         count = 2 * len(jobs)
         done = 0
