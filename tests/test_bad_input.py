@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import random
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -210,3 +211,11 @@ def test_no_space_reads_the_errno_under_a_wrapped_error(tmp_path):
     except RuntimeError as outer:
         assert str(no_space(outer, tmp_path)) == f"no space left on {tmp_path}"
     assert no_space(RuntimeError("shape mismatch"), tmp_path) is None  # tmp_path has room
+
+
+def test_no_space_tells_a_full_disk_by_its_free_space(tmp_path, monkeypatch):
+    # ONNX Runtime's own message for a failed write names no errno; 100 bytes free does.
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _: usage._replace(free=100))
+    failed = RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Failed to write model.onnx")
+    assert str(no_space(failed, tmp_path / "out")) == f"no space left on {tmp_path / 'out'}"

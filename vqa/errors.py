@@ -50,10 +50,11 @@ def no_space(err: BaseException, path: str | os.PathLike[str]) -> NoSpaceError |
     ONNX Runtime and protobuf in their own words; the errno of the OSError underneath, or
     less than LOW_SPACE_BYTES left on the file system of `path`, tells that the disk is full.
     """
-    seen = err
-    while seen is not None:
+    seen, visited = err, set()
+    while seen is not None and id(seen) not in visited:
         if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
             return NoSpaceError(path)
+        visited.add(id(seen))
         seen = seen.__cause__ or seen.__context__
     text = str(err).lower()
     if "no space left" in text or "disk full" in text or "enospc" in text:
