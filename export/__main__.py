@@ -1,4 +1,4 @@
-"""python -m export CKPT --format torchscript|onnx|coreml|executorch|all [--int8] ...
+"""python -m export CKPT --format torchscript|onnx|coreml|executorch|all [--int8|--int4] ...
 
 Exit status: 0 when every bundle was written, 1 when one failed (export or parity), 2 on bad input
 (nothing written; one line on stderr, see vqa.errors).
@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--fp32", dest="precision", action="store_const", const="fp32",
         help="fp32 (the default except for Core ML)",
     )
+    precision.add_argument(
+        "--int4", dest="precision", action="store_const", const="int4",
+        help="4-bit weights in blocks of 32 (ONNX: MatMulNBits; ExecuTorch: XNNPACK 8-bit dynamic "
+        "activations, 4-bit weights; Core ML: per-block int4, iOS18); TorchScript has none",
+    )
     parser.add_argument("--img-size", type=POS_INT, metavar="N", help="export at this resolution, "
                         "a multiple of the patch size (position embeddings interpolated); "
                         "default: the checkpoint's")
@@ -93,8 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
                        f"(defaults: {defaults})")
     check.add_argument("--min-top1", type=UNIT_FLOAT, metavar="Y",
                        help="smallest top-1 agreement allowed (0-1), for every bundle of this run")
-    parser.add_argument("--coreml-target", default="iOS17", choices=DEPLOYMENT_TARGETS,
-                        help="Core ML minimum deployment target")
+    parser.add_argument("--coreml-target", choices=DEPLOYMENT_TARGETS,
+                        help="Core ML minimum deployment target (default: iOS17; iOS18 with "
+                        "--int4, whose per-block 4-bit weights need it)")
+    vocab = parser.add_argument_group("vocabulary cut")
+    vocab.add_argument("--vocab-from", metavar="DATA",
+                       help="cut tokenizer and text embedding to the pieces the train and val "
+                       "questions of easy-vqa or vizwiz:DIR use (plus every single character)")
+    vocab.add_argument("--vocab-words", type=Path, metavar="FILE",
+                       help="with --vocab-from: also keep the pieces of these words (one a line)")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks of errors and converter failures (or set "
                         "VQA_DEBUG=1)")
@@ -159,9 +171,12 @@ def _main(argv: list[str]) -> int:
         parity_inputs=args.parity_inputs,
         max_abs_diff=args.max_abs_diff,
         min_top1=args.min_top1,
-        coreml_deployment_target=args.coreml_target,
+        coreml_deployment_target=args.coreml_target
+        or ("iOS18" if args.precision == "int4" else "iOS17"),
         x86_vnni=args.x86_vnni,
         debug=args.debug,
+        vocab_from=args.vocab_from,
+        vocab_words=args.vocab_words,
     )
     results = export_bundles(request, log)
     print()

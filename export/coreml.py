@@ -4,7 +4,9 @@ Converted from a `torch.export` program (coremltools cannot convert torch's dyna
 ops, and its traced-TorchScript path rejects flexible shapes). Question ids and padding mask are
 int32 inputs, which Swift's MLMultiArray holds natively; the model casts them inside. The batch is
 fixed at 1, which the Neural Engine needs. fp16 by default; --int8 stores the weights as int8
-(`linear_quantize_weights`, symmetric, per channel) and computes in fp16; --fp32 computes in fp32.
+(`linear_quantize_weights`, symmetric, per channel) and computes in fp16; --int4 stores them as
+int4 with a scale a block of 32 (per-block, which needs iOS18) and computes in fp16; --fp32
+computes in fp32.
 Predictions need macOS: elsewhere the saved spec is checked instead and numeric parity is left to
 a Mac.
 """
@@ -36,7 +38,8 @@ MODEL_FILE = "model.mlpackage"
 WEIGHT_MIN_ELEMENTS = 2048
 """Constants at least this large count as weights (coremltools' own quantization threshold)."""
 WEIGHT_SHARE = 0.9
-_SPEC_WEIGHT_DTYPE = {"fp32": "FLOAT32", "fp16": "FLOAT16", "int8": "INT8"}
+_SPEC_WEIGHT_DTYPE = {"fp32": "FLOAT32", "fp16": "FLOAT16", "int8": "INT8", "int4": "INT4"}
+INT4_BLOCK_SIZE = 32
 
 
 class Int32Inputs(nn.Module):
@@ -98,6 +101,8 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
                 "per_channel": True,
                 "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric)",
             }
+        elif settings.precision == "int4":
+            mlmodel, quantization = _int4_weights(mlmodel)
     mlmodel.save(str(folder / MODEL_FILE))
     runtime = {
         "model_type": "mlprogram",
@@ -111,6 +116,36 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     )
 
 
+def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
+    """Weights as int4 with an fp16 scale a block of 32 inputs (constexpr_blockwise_shift_scale,
+    iOS18); computed in fp16. The patch projection (3 input channels: no block of 32) gets int8
+    with a scale per output channel instead of staying fp16."""
+    from coremltools.optimize.coreml import (
+        OpLinearQuantizerConfig,
+        OptimizationConfig,
+        linear_quantize_weights,
+    )
+
+    config = OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int4", granularity="per_block", block_size=INT4_BLOCK_SIZE
+    )
+    patch = OpLinearQuantizerConfig(
+        mode="linear_symmetric", dtype="int8", granularity="per_channel"
+    )
+    quantization = {
+        "scheme": "weight-int4",
+        "weight_dtype": "int4",
+        "bits": 4,
+        "block_size": INT4_BLOCK_SIZE,
+        "symmetric": True,
+        "ops": ["every weight: int4 per block of 32", "conv (patch projection): int8 per channel"],
+        "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric, int4, "
+        "per_block)",
+    }
+    optimization = OptimizationConfig(global_config=config, op_type_configs={"conv": patch})
+    return linear_quantize_weights(mlmodel, optimization), quantization
+
+
 def _weight_dtypes(function: Any) -> Counter[str]:
     """Elements of weight-sized constants by storage dtype, over the main function's ops."""
     from coremltools.proto import MIL_pb2
@@ -119,7 +154,8 @@ def _weight_dtypes(function: Any) -> Counter[str]:
     for op in function.block_specializations[function.opset].operations:
         if op.type != "const" and not op.type.startswith("constexpr"):
             continue
-        for value in op.attributes.values():
+        inline = [b.value for a in op.inputs.values() for b in a.arguments if b.HasField("value")]
+        for value in [*op.attributes.values(), *inline]:  # iOS18 constexpr ops take inline data
             if not value.type.HasField("tensorType"):
                 continue
             size = int(np.prod([d.constant.size for d in value.type.tensorType.dimensions]))
@@ -159,6 +195,8 @@ def check(folder: Path, artifact: Artifact, settings: ExportSettings) -> dict[st
     total = sum(counts.values())
     want = _SPEC_WEIGHT_DTYPE[settings.precision]
     share = counts[want] / total if total else 0.0
+    if settings.precision == "int4" and counts["INT4"] > counts["INT8"]:
+        share += counts["INT8"] / total  # the patch projection: int8, see _int4_weights
     if share < WEIGHT_SHARE:
         problems.append(f"{100 * share:.1f} % of weight elements are {want}: {dict(counts)}")
     if problems:

@@ -4,8 +4,12 @@
 with XNNPACKQuantizer (dynamic activations, per-channel int8 weights) for the Linear layers, and
 the text embedding stored as int8 rows with one scale each, looked up by ExecuTorch's quantized
 `embedding_byte` kernel (an app must link the quantized kernels library besides XNNPACK).
+int4: torchao's 8-bit dynamic activations with 4-bit weights in groups of 32 for the Linear layers
+(XNNPACK), the text embedding as for int8.
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
-planned for the largest batch, so that is kept small.
+planned for the largest batch, so that is kept small. LayerNorms, the multiway split and the
+attention are rewritten into ops XNNPACK runs (export/xnnpack_lowering.py); the manifest's
+runtime.delegation counts the ops inside and outside the delegate.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from torch import nn
 from torch.export import Dim
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
+from export.xnnpack_lowering import delegation, for_xnnpack, split_as_slices
 
 MODEL_FILE = "model.pte"
 MAX_BATCH = 8
 INT8_MAX = 127
+INT4_GROUP_SIZE = 32
 
 
 class ByteEmbedding(nn.Module):
@@ -69,6 +75,26 @@ def _quantized_program(model: nn.Module, example: Inputs) -> torch.export.Export
     return torch.export.export(graph, example, dynamic_shapes=_dynamic_shapes())
 
 
+def _int4_program(model: nn.Module, example: Inputs) -> torch.export.ExportedProgram:
+    """torchao's 8-bit dynamic activations with 4-bit grouped weights (XNNPACK's qd8-f32-qb4w
+    linear) for every Linear whose inputs split into whole groups; the text embedding as int8
+    rows, as for int8."""
+    from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
+    from torchao.quantization.granularity import PerGroup
+
+    quantized = copy.deepcopy(model)
+    quantized.beit3.text_embed = ByteEmbedding(quantized.beit3.text_embed)
+    quantize_(
+        quantized,
+        Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int4, weight_granularity=PerGroup(INT4_GROUP_SIZE)
+        ),
+        filter_fn=lambda module, name: isinstance(module, nn.Linear)
+        and module.in_features % INT4_GROUP_SIZE == 0,
+    )
+    return torch.export.export(quantized, example, dynamic_shapes=_dynamic_shapes())
+
+
 def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import (
@@ -79,14 +105,17 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
     from executorch.version import __version__
 
+    model = for_xnnpack(model)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
         if settings.precision == "int8":
             program = _quantized_program(model, example)
+        elif settings.precision == "int4":
+            program = _int4_program(model, example)
         else:
             program = torch.export.export(model, example, dynamic_shapes=_dynamic_shapes())
         edge = to_edge_transform_and_lower(
-            program,
+            split_as_slices(program),
             partitioner=[XnnpackPartitioner()],
             compile_config=EdgeCompileConfig(_check_ir_validity=False),
         )
@@ -101,6 +130,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         "max_batch": MAX_BATCH,
         "method": "forward",
         "executorch_version": __version__,
+        "delegation": delegation(edge.exported_program()),
     }
     quantization: dict[str, Any] = {"scheme": "none"}
     if settings.precision == "int8":
@@ -114,6 +144,21 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
                 "embedding (text, weight-only per row, quantized_decomposed::embedding_byte)",
             ],
             "tool": "torchao PT2E + XNNPACKQuantizer (symmetric, per channel, dynamic)",
+        }
+    elif settings.precision == "int4":
+        runtime["kernel_libraries"].append("quantized")
+        quantization = {
+            "scheme": "dynamic-int8-weight-int4",
+            "weight_dtype": "int4",
+            "activation_dtype": "int8 (dynamic, per token)",
+            "bits": 4,
+            "block_size": INT4_GROUP_SIZE,
+            "symmetric": True,
+            "ops": [
+                "linear (XNNPACK, 8-bit dynamic activations, 4-bit weights in groups of 32)",
+                "embedding (text, weight-only int8 per row, quantized_decomposed::embedding_byte)",
+            ],
+            "tool": "torchao quantize_ Int8DynamicActivationIntxWeightConfig(int4, PerGroup(32))",
         }
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 

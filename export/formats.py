@@ -25,7 +25,7 @@ from vqa.runtimes import INPUT_NAMES as INPUT_NAMES
 from vqa.runtimes import OUTPUT_NAME as OUTPUT_NAME
 
 FORMAT_NAMES = tuple(FORMAT_MODULES)
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "int8", "int4")
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
 """Core ML minimum deployment targets offered (ML programs need iOS 15; int8 weights iOS 16)."""
 

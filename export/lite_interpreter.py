@@ -135,6 +135,8 @@ FORMAT = FormatSpec(
     unsupported={
         "fp16": "the lite interpreter's CPU kernels compute in fp32 (and int8); use fp32 or "
         "--int8",
+        "int4": "--int4: TorchScript-mobile has no 4-bit path (the lite interpreter has no 4-bit "
+        "kernels); use --int8, or --int4 with onnx, executorch or coreml",
     },
     export=export,
 )

@@ -7,6 +7,8 @@ with int8 weights (QInt8: the u8s8 kernels; uint8 weights run the u8u8 ones, no 
 On x86 without VNNI the u8s8 kernels sum pairs in saturating 16 bits, which full-range weights
 overflow; so --target x86_64 quantizes weights to 7 bits (reduce_range) unless --x86-vnni says
 the target has VNNI. ARM targets get full-range weights.
+--int4: 4-bit symmetric weights in blocks of 32 for every MatMul and Gemm (MatMulNBits, int8
+activations at run time) and int8 embedding rows.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ ORT_FILE = "model.ort"
 ORT_OPERATORS_FILE = "ort_required_operators.config"
 OPSET = 17
 QUANTIZED_OPS = ["MatMul", "Gather"]
+INT4_BLOCK_SIZE = 32
+INT4_ACCURACY_LEVEL = 4
+"""MatMulNBits computes with int8 activations (the fast kernels on ARM and x86; 4-bit weights
+times int8 cannot overflow the 16-bit pair sums of x86 without VNNI)."""
 _ORT_PLATFORM = {"arm64": "arm", "x86_64": None}
 """converter target_platform: "amd64" would add NCHWc layouts tied to this very CPU's vector width,
 so x86_64 gets the portable optimizations."""
@@ -84,6 +90,59 @@ def _quantize(fp32: Path, out: Path, work: Path, settings: ExportSettings) -> No
         )
 
 
+def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
+    """4-bit MatMul weights (MatMulNBits), and the embeddings' Gather as int8 rows.
+
+    quantize_dynamic runs first, on Gather alone: it also rewrites Gemm (torchscale's FFN runs
+    on 2-D input) as MatMul, so the 4-bit pass reaches the FFN. The embeddings stay 8-bit because
+    the ORT format cannot store the int4 tensors of GatherBlockQuantized.
+    """
+    from onnxruntime.quantization import QuantFormat
+    from onnxruntime.quantization.matmul_nbits_quantizer import (
+        DefaultWeightOnlyQuantConfig,
+        MatMulNBitsQuantizer,
+    )
+
+    prepared, gathered = work / "prepared.onnx", work / "gather_int8.onnx"
+    with contextlib.redirect_stdout(io.StringIO()):
+        quant_pre_process(str(fp32), str(prepared))
+        quantize_dynamic(
+            str(prepared),
+            str(gathered),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["Gather"],
+        )
+    logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
+    config = DefaultWeightOnlyQuantConfig(
+        block_size=INT4_BLOCK_SIZE,
+        is_symmetric=True,
+        accuracy_level=INT4_ACCURACY_LEVEL,
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=("MatMul",),
+        bits=4,
+    )
+    quantizer = MatMulNBitsQuantizer(onnx.load(str(gathered)), algo_config=config)
+    quantizer.process()
+    quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
+
+
+def _int4_quantization() -> dict[str, Any]:
+    return {
+        "scheme": "weight-int4",
+        "weight_dtype": "int4",
+        "bits": 4,
+        "block_size": INT4_BLOCK_SIZE,
+        "symmetric": True,
+        "accuracy_level": INT4_ACCURACY_LEVEL,
+        "ops": [
+            "MatMul and Gemm (MatMulNBits: 4-bit weights, a scale a block of 32 inputs)",
+            "Gather (embeddings: int8 rows, quantize_dynamic; the ORT format has no int4 tensors)",
+        ],
+        "tool": "onnxruntime.quantization.matmul_nbits_quantizer.MatMulNBitsQuantizer",
+    }
+
+
 def _to_ort(model: Path, folder: Path, work: Path, target: str) -> None:
     """Convert to the ORT format with fixed optimizations for the target's CPU."""
     # Imported here: importing it configures the root logger (logging.basicConfig).
@@ -114,6 +173,10 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             fp32 = work / "fp32.onnx"
             _torch_export(model, example, fp32)
             _quantize(fp32, folder / MODEL_FILE, work, settings)
+        elif settings.precision == "int4":
+            fp32 = work / "fp32.onnx"
+            _torch_export(model, example, fp32)
+            _quantize_int4(fp32, folder / MODEL_FILE, work)
         else:
             _torch_export(model, example, folder / MODEL_FILE)
         _to_ort(folder / MODEL_FILE, folder, work, settings.target)
@@ -131,6 +194,8 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             "ops": QUANTIZED_OPS,
             "tool": "onnxruntime.quantization.quantize_dynamic",
         }
+    elif settings.precision == "int4":
+        quantization = _int4_quantization()
     runtime = {
         "opset": OPSET,
         "ort_file": ORT_FILE,

@@ -46,6 +46,7 @@ from export.parity import (
 )
 from export.source import Source, load_source
 from export.staging import check_replaceable, clean_stale, publish, staged
+from export.vocab import apply_vocab_cut
 from vqa.bundle import BundleError, read_bundle, write_manifest
 from vqa.errors import no_space
 
@@ -77,6 +78,10 @@ class ExportRequest:
     coreml_deployment_target: str = "iOS17"
     x86_vnni: bool = False
     debug: bool = False
+    vocab_from: str | None = None
+    """Cut tokenizer and text embedding to the train and val questions of this data set."""
+    vocab_words: Path | None = None
+    """A word list whose pieces the vocabulary cut keeps as well (with vocab_from)."""
 
 
 @dataclass
@@ -134,18 +139,26 @@ def plan(request: ExportRequest, log: Log) -> list[_Job]:
             refused.append(f"{name} cannot export {precision}: {reason}")
     if refused:
         raise ExportError("; ".join(refused))
+    coreml_int4 = any(job.spec.name == "coreml" and job.precision == "int4" for job in jobs)
+    if coreml_int4 and request.coreml_deployment_target in ("iOS16", "iOS17"):
+        raise ExportError(
+            f"--coreml-target {request.coreml_deployment_target}: Core ML 4-bit weights (int4 "
+            "in blocks of 32) need iOS18; pass --coreml-target iOS18"
+        )
     if not jobs:
         raise ExportError(f"no format can export {request.precision}")
     return jobs
 
 
 def bundle_path(request: ExportRequest, source: Source, job: _Job) -> Path:
-    """DIR/<checkpoint stem>-<format>-<precision>[-<target>][-<size>px]."""
+    """DIR/<checkpoint stem>-<format>-<precision>[-<target>][-<size>px][-vocabcut]."""
     name = f"{source.checkpoint.stem}-{job.spec.name}-{job.precision}"
     if job.spec.target_dependent(job.precision):
         name += f"-{request.target}" + ("-vnni" if _vnni(request) else "")
     if source.img_size != source.native_img_size:
         name += f"-{source.img_size}px"
+    if source.vocab_cut:
+        name += "-vocabcut"
     return Path(request.out_dir or source.checkpoint.parent) / name
 
 
@@ -176,6 +189,10 @@ def export_bundles(request: ExportRequest, log: Log = print) -> list[BundleResul
         answers=request.answers,
         trust_checkpoint=request.trust_checkpoint,
     )
+    if request.vocab_from:
+        source = apply_vocab_cut(source, request.vocab_from, request.vocab_words, log)
+    elif request.vocab_words:
+        raise ExportError("--vocab-words needs --vocab-from DATA (the questions to cut to)")
     paths = [bundle_path(request, source, job) for job in jobs]
     problems = []
     for path in paths:
