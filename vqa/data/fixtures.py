@@ -170,7 +170,7 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--img-size", type=POS_INT, nargs=2, default=(48, 40),
                         metavar=("W", "H"),
                         help=f"base image size in pixels, each side >= {MIN_SIDE}; images vary "
-                        "around it")
+                        "around it (default: 48 40)")
     parser.add_argument("--seed", type=NON_NEG_INT, default=0,
                         help="the same seed writes the same files")
     parser.add_argument("--overwrite", action="store_true",
