@@ -23,6 +23,7 @@ from vqa.data.vizwiz import (
     load_vizwiz,
     split_paths,
 )
+from vqa.errors import UserError
 
 
 @pytest.fixture()
@@ -265,3 +266,14 @@ def test_loading_does_not_decode_images(vizwiz: Path) -> None:
     samples = load_vizwiz(vizwiz, "val")
     samples[0].image_path.write_bytes(b"not an image at all")
     assert load_vizwiz(vizwiz, "val") == samples
+
+
+def test_fixture_refuses_a_folder_with_data_unless_overwrite(tmp_path: Path) -> None:
+    vizwiz = write_vizwiz_fixture(tmp_path, n_train=2, n_val=1, n_test=0)
+    annotations = vizwiz / "VizWizAnnotations" / "train.json"
+    annotations.write_text("[]")  # stands for a real data set's annotations
+    with pytest.raises(UserError, match="holds files already .* --overwrite"):
+        write_vizwiz_fixture(tmp_path, n_train=2, n_val=1, n_test=0)
+    assert annotations.read_text() == "[]"
+    write_vizwiz_fixture(tmp_path, n_train=2, n_val=1, n_test=0, overwrite=True)
+    assert len(load_vizwiz(tmp_path, "train")) == 2
