@@ -308,8 +308,28 @@ def _plot_latency(rows, names, path: Path, plt) -> bool:
     return True
 
 
+def spread_labels(ax) -> None:
+    """Move each point label up or down by whole label heights (0, +1, -1, +2, ...) until it
+    overlaps no label placed before it: neighbouring points' labels stay readable."""
+    renderer = ax.figure.canvas.get_renderer()
+    placed = []
+    for label in ax.texts:
+        if not hasattr(label, "xyann"):
+            continue
+        x0, y0 = label.xyann
+        height = label.get_window_extent(renderer).height * 72 / ax.figure.dpi + 1
+        for k in range(60):
+            label.xyann = (x0, y0 + (k + 1) // 2 * height * (1 if k % 2 else -1))
+            box = label.get_window_extent(renderer)
+            if not any(box.overlaps(other) for other in placed):
+                break
+        placed.append(box)
+
+
 def _save(fig, path: Path, plt) -> None:
     fig.tight_layout()
+    for ax in fig.axes:
+        spread_labels(ax)
     try:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=120, format="png")

@@ -374,7 +374,11 @@ def tradeoff_table(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> str
     header = ("model", "format", "precision", "size MB", "p50 ms", "model mem MB", "accuracy",
               "vs fp32", "speed-up", "bundle / note")
     lines = [header]
-    for row in rows:
+    precisions = {"fp32": 0, "fp16": 1, "int8": 2}
+    order = sorted(rows, key=lambda r: (_model_name(r, names) != "teacher",
+                                        r["format"] != "pytorch", r["format"],
+                                        precisions.get(r["precision"], 3)))
+    for row in order:
         lat, mem = row.get("latency_ms") or {}, row.get("memory") or {}
         ref = _reference(row, rows)
         acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None

@@ -117,3 +117,25 @@ def test_plot_labels_of_coinciding_points_share_one_label():
     # Sizes spanning more than 20x are compared on a log scale, as the plot draws them:
     # log10(1.1) - log10(1.0) = 0.041 of log10(100) = 2 is 2 % of the range: one label.
     assert len(label_groups([1.0, 1.1, 100.0], [90.0, 90.0, 90.0], ["a", "b", "c"])) == 2
+
+
+def test_plot_labels_of_neighbouring_points_do_not_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmark.report import spread_labels
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    # Three labels whose texts start 0.2 apart on one line: as placed they overlap.
+    labels = [ax.annotate(f"student-onnx-int8-{i}", (1 + 0.2 * i, 5), textcoords="offset points",
+                          xytext=(4, 4), fontsize=7) for i in range(3)]
+    renderer = fig.canvas.get_renderer()
+    assert labels[0].get_window_extent(renderer).overlaps(labels[1].get_window_extent(renderer))
+    spread_labels(ax)
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)
