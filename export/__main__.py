@@ -77,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for the bundles (default: beside the checkpoint)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing bundles of the same name")
+    parser.add_argument("--name", help="the model's name, first part of the bundle folders' "
+                        "names, e.g. student -> student-onnx-int8 (default: the checkpoint's "
+                        "file name without its suffix)")
     source = parser.add_argument_group("official checkpoints")
     source.add_argument("--arch", help="architecture name, e.g. beit3_base")
     source.add_argument("--tokenizer", type=Path, metavar="SPM",
@@ -150,6 +153,9 @@ def _main(argv: list[str]) -> int:
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="coremltools")
+    if args.name is not None and (not args.name.strip() or args.name.startswith(".")
+                                  or any(c in args.name for c in "/\\")):
+        parser.error(f"--name {args.name!r}: give a plain name (no folders, not hidden)")
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -162,6 +168,7 @@ def _main(argv: list[str]) -> int:
         img_size=args.img_size,
         out_dir=args.out,
         overwrite=args.overwrite,
+        name=args.name,
         arch=args.arch,
         tokenizer=args.tokenizer,
         answers=args.answers,

@@ -66,6 +66,8 @@ class ExportRequest:
     img_size: int | None = None
     out_dir: Path | None = None
     overwrite: bool = False
+    name: str | None = None
+    """First part of the bundle folders' names (default: the checkpoint's file name)."""
     arch: str | None = None
     tokenizer: Path | None = None
     answers: Path | None = None
@@ -151,8 +153,8 @@ def plan(request: ExportRequest, log: Log) -> list[_Job]:
 
 
 def bundle_path(request: ExportRequest, source: Source, job: _Job) -> Path:
-    """DIR/<checkpoint stem>-<format>-<precision>[-<target>][-<size>px][-vocabcut]."""
-    name = f"{source.checkpoint.stem}-{job.spec.name}-{job.precision}"
+    """DIR/<name or checkpoint stem>-<format>-<precision>[-<target>][-<size>px][-vocabcut]."""
+    name = f"{request.name or source.checkpoint.stem}-{job.spec.name}-{job.precision}"
     if job.spec.target_dependent(job.precision):
         name += f"-{request.target}" + ("-vnni" if _vnni(request) else "")
     if source.img_size != source.native_img_size:

@@ -263,7 +263,8 @@ class Demo:
                 label = precision[0][2:] if precision else "fp32 (Core ML fp16)"
                 print(f"  [{done}/{count}] {name} -> {formats}, {label}", flush=True)
                 self._run(["-m", "export", str(models[name]), "--format", formats, *precision,
-                           "--out", str(self.bundles), *parity], f"export of the {name}")
+                           "--name", name, "--out", str(self.bundles), *parity],
+                          f"export of the {name}")
         self._finish("export", key, start)
 
     def benchmark(self, number: int) -> None:

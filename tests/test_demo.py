@@ -139,3 +139,19 @@ def test_plot_labels_of_neighbouring_points_do_not_overlap():
     boxes = [label.get_window_extent(renderer) for label in labels]
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     plt.close(fig)
+
+
+def test_export_names_bundles_after_the_model(first_run):
+    tmp_path, result = first_run
+    assert result.returncode == 0
+    model = tmp_path / "demo" / "models" / "teacher.pth"
+    out = tmp_path / "named"
+    base = [sys.executable, "-m", "export", str(model), "--format", "onnx", "--out", str(out)]
+    named = subprocess.run([*base, "--name", "tiny-teacher"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)
+    assert named.returncode == 0, named.stderr
+    assert [p.name.split("-x86")[0] for p in out.iterdir()] == ["tiny-teacher-onnx-fp32"]
+    bad = subprocess.run([*base, "--name", "../elsewhere"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert bad.returncode == 2 and "--name '../elsewhere'" in bad.stderr
+    assert "Traceback" not in bad.stderr
