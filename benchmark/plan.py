@@ -181,15 +181,18 @@ def baseline_targets(
 ) -> list[Target]:
     """fp32 and dynamic-int8 eager targets for each source checkpoint of the bundles.
 
-    They use the preprocessing, tokenizer and answers of the first bundle of that source, so
-    their inputs equal the bundles'. With only `checkpoint` (no bundles), the checkpoint's own
-    tokenizer and answers are used. A source checkpoint that cannot be found (and no
-    `checkpoint` given) has no baselines: `log` says so, with the hint, and the run measures
-    the bundles alone.
+    They use the preprocessing, tokenizer and answers of the first bundle of that source with
+    the full vocabulary, so their inputs equal the bundles' (only the checkpoint's own tokenizer
+    fits its full text embedding, so a source with cut-vocabulary bundles alone uses that).
+    With only `checkpoint` (no bundles), the checkpoint's own tokenizer and answers are used.
+    A source checkpoint that cannot be found (and no `checkpoint` given) has no baselines: `log`
+    says so, with the hint, and the run measures the bundles alone.
     """
     sources: dict[str, Target] = {}
-    for t in bundles:
-        if t.error is None and t.source_key not in sources:
+    for t in bundles:  # a bundle with the full vocabulary, where there is one
+        if t.error is None and (
+            t.source_key not in sources or (_vocab_cut(sources[t.source_key]) and not _vocab_cut(t))
+        ):
             sources[t.source_key] = t
     if not sources and checkpoint is not None:
         return _baseline_pair(checkpoint_template(checkpoint, work_dir), False, taken, None)
@@ -212,9 +215,16 @@ def baseline_targets(
                 f"{found} (sha256 {digests[found][:12]}) is not the checkpoint "
                 f"{first.bundle.path} was exported from (sha256 {key[:12]})"
             )
+        elif _vocab_cut(first):  # the cut tokenizer does not fit the full model
+            template = checkpoint_template(found, work_dir)
         template.checkpoint = found
         result += _baseline_pair(template, len(sources) > 1, taken, error)
     return result
+
+
+def _vocab_cut(target: Target) -> bool:
+    """Whether a bundle's tokenizer was cut (export --vocab-from): its ids fit only its model."""
+    return target.manifest is not None and "vocab_cut" in target.manifest["tokenizer"]
 
 
 def checkpoint_template(path: Path, work_dir: Path) -> Target:

@@ -337,6 +337,15 @@ def _save(fig, path: Path, plt) -> None:
         plt.close(fig)
 
 
+def point_name(row: dict[str, Any], name: str, rows: Sequence[dict[str, Any]]) -> str:
+    """A point's label on the accuracy plots: its name and its accuracy change against fp32, so
+    int4 and cut-vocabulary bundles read beside fp32 and int8 ones."""
+    change = accuracy_change(row, rows)
+    if change is None or fp32_reference(row, rows) is row:
+        return name
+    return f"{name} ({change:+.2f} pp)"
+
+
 def write_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
     """Write report.md and the plots into `out_dir`; returns the path of report.md."""
     import matplotlib
@@ -348,12 +357,13 @@ def write_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rows = list(rows)
     names = [_name(r, rows) for r in rows]
+    points = [point_name(r, name, rows) for r, name in zip(rows, names, strict=True)]
     drawn = {
         "accuracy_vs_size": _plot_accuracy_vs_size(
-            rows, names, out / PLOTS["accuracy_vs_size"], plt
+            rows, points, out / PLOTS["accuracy_vs_size"], plt
         ),
         "accuracy_vs_latency": _plot_accuracy_vs_latency(
-            rows, names, out / PLOTS["accuracy_vs_latency"], plt
+            rows, points, out / PLOTS["accuracy_vs_latency"], plt
         ),
         "latency": _plot_latency(rows, names, out / PLOTS["latency"], plt),
     }

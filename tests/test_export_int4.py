@@ -274,3 +274,61 @@ def test_vocab_cut_bundle_gives_the_full_models_logits(beit3_spm, tmp_path):
     reference = spm.SentencePieceProcessor(model_file=str(beit3_spm))
     for text in ("thermostat", "what shape is in the image?"):  # word list, easy-VQA question
         assert processor.encode(text, out_type=str) == reference.encode(text, out_type=str)
+
+
+# benchmark and report -----------------------------------------------------------------------------
+
+
+def test_report_places_int4_and_cut_vocabulary_rows_with_their_change(tmp_path):
+    from test_benchmark_results import make_row
+
+    from benchmark.report import markdown_table, point_name, write_report
+    from benchmark.results import validate_row
+
+    def row(label, fmt, precision, accuracy, size):
+        return make_row(
+            label, format=fmt, precision=precision, model={"checkpoint_sha256": "a" * 64},
+            run_id="r", memory={"peak_rss_bytes": 10**8, "model_file_bytes": size},
+            accuracy={"data": "easy-vqa", "split": "test", "n": 100, "overall": accuracy},
+        )
+
+    rows = [
+        row("pytorch-fp32", "pytorch", "fp32", 90.0, 4 * 10**8),
+        row("student-onnx-int8", "onnx", "int8", 89.5, 10**8),
+        row("student-onnx-int4-x86_64", "onnx", "int4", 89.0, 6 * 10**7),
+        row("student-onnx-int4-x86_64-vocabcut", "onnx", "int4", 89.0, 3 * 10**7),
+    ]
+    for r in rows:
+        validate_row(r)  # the results schema knows int4
+    names = [point_name(r, r["label"], rows) for r in rows]
+    assert names == [
+        "pytorch-fp32",
+        "student-onnx-int8 (-0.50 pp)",
+        "student-onnx-int4-x86_64 (-1.00 pp)",
+        "student-onnx-int4-x86_64-vocabcut (-1.00 pp)",
+    ]
+    assert "| student-onnx-int4-x86_64-vocabcut | " in markdown_table(rows)
+    report = write_report(rows, tmp_path / "report").read_text(encoding="utf-8")
+    assert "accuracy_vs_size.png" in report and "accuracy_vs_latency.png" in report
+
+
+def test_benchmark_baselines_take_the_full_tokenizer_beside_a_cut_bundle(beit3_spm, tmp_path):
+    from benchmark.plan import baseline_targets, bundle_target
+
+    full = Tokenizer(beit3_spm, max_len=16)
+    torch.manual_seed(0)
+    model = create_model("beit3_tiny", num_answers=13, vocab_size=64010, img_size=IMG).eval()
+    path = tmp_path / "beit3vocab.pth"
+    save_checkpoint(path, model, answers=easy_vqa_answers(),
+                    tokenizer=tokenizer_record(full.model_bytes, full.max_len))
+    assert export_main([str(path), "--format", "onnx", "--out", str(tmp_path / "b"),
+                        "--vocab-from", "easy-vqa", "--parity-inputs", "2"]) == 0
+    (folder,) = (tmp_path / "b").iterdir()
+    taken: set[str] = set()
+    bundle = bundle_target(folder, taken)
+    assert bundle.precision == "fp32" and bundle.error is None
+    pair = baseline_targets([bundle], path, taken, tmp_path / "work")
+    assert [t.precision for t in pair] == ["fp32", "int8"]
+    for target in pair:  # the checkpoint's own (full) tokenizer, not the bundle's cut one
+        assert Tokenizer(target.tokenizer_path).sha256 == full.sha256
+        assert target.error is None
