@@ -190,3 +190,40 @@ def test_small_trained_model_cut(tmp_path):
         assert small.encode(text, out_type=str) == full.encode(text, out_type=str)
     for text in corpus[2:]:
         assert small.decode(small.encode(text)) == text
+
+
+def test_distill_with_vocab_from_trains_the_student_on_the_cut_vocabulary(full_bytes, tmp_path):
+    """The student's checkpoint carries the cut tokenizer and a matching embedding; the teacher's
+    cached logits were computed with the teacher's own (full) tokenizer."""
+    import json
+
+    from train.cli import main as train_main
+    from vqa.checkpoint import read_checkpoint, save_checkpoint, tokenizer_record
+    from vqa.data import easy_vqa_answers
+
+    full = Tokenizer.from_bytes(full_bytes, max_len=16)
+    torch.manual_seed(0)
+    teacher = create_model("beit3_tiny", num_answers=13, vocab_size=64010, img_size=32)
+    teacher_path = tmp_path / "teacher.pth"
+    save_checkpoint(teacher_path, teacher, answers=easy_vqa_answers(),
+                    tokenizer=tokenizer_record(full.model_bytes, full.max_len))
+    out = tmp_path / "student"
+    common = ["--data", "easy-vqa", "--teacher", str(teacher_path), "--arch", "beit3_tiny",
+              "--img-size", "32", "--vocab-from", "easy-vqa", "--max-steps", "2",
+              "--limit-train", "32", "--limit-val", "16", "--batch-size", "8",
+              "--num-workers", "0", "--no-progress", "--teacher-cache", str(tmp_path / "cache")]
+    assert train_main(["distill", *common, "--out", str(out)]) == 0
+    student = read_checkpoint(out / "last.pth")
+    small = _processor(bytes(student.tokenizer["model"]))
+    cut = student.tokenizer["vocab_cut"]
+    assert small.get_piece_size() + 1 == cut["rows_kept"] == student.config.vocab_size < 2000
+    assert student.state_dict["beit3.text_embed.weight"].shape[0] == cut["rows_kept"]
+    for question in load_questions("easy-vqa")[:50]:
+        assert small.encode(question, out_type=str) == _processor(full_bytes).encode(
+            question, out_type=str
+        )
+    (meta_file,) = (tmp_path / "cache").glob("*/meta.json")
+    assert json.loads(meta_file.read_text())["tokenizer_sha256"] == full.sha256
+    # the teacher run on each batch reads the questions with its own tokenizer too
+    online = ["distill", *common, "--online-teacher", "--out", str(tmp_path / "online")]
+    assert train_main(online) == 0

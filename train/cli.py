@@ -165,6 +165,11 @@ def _training_options(add: _Adder, command: str) -> None:
             help="run the teacher on each (augmented) batch instead of caching its logits")
         add("--teacher-cache", help="folder of cached teacher logits "
             "(default: teacher_logits/ beside the teacher)")
+        add("--vocab-from", help="'easy-vqa' or 'vizwiz:DIR': the student's tokenizer and text "
+            "embedding keep only the pieces of its train and val questions (and every single "
+            "character), as `python -m export --vocab-from` ships them; the teacher keeps its own")
+        add("--vocab-words", help="with --vocab-from: a word list (one a line) whose pieces are "
+            "kept as well")
 
 
 def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:

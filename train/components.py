@@ -37,6 +37,8 @@ class Components:
     model: BEiT3ForVQA
     teacher: BEiT3ForVQA | None = None
     teacher_path: Path | None = None
+    teacher_tokenizer: Tokenizer | None = None
+    """The teacher's own tokenizer where the student's was cut (distill --vocab-from)."""
 
 
 def amp_dtype(name: str, device: torch.device) -> torch.dtype | None:
@@ -150,6 +152,21 @@ def _model(
     return model
 
 
+def _cut_vocabulary(
+    args: argparse.Namespace, full: Tokenizer, model: BEiT3ForVQA
+) -> tuple[Tokenizer, dict[str, Any]]:
+    """--vocab-from: the student learns with the cut vocabulary it will ship with (its text
+    embedding is gathered to the kept ids, from --init's rows or fresh ones)."""
+    from vqa.vocab_cut import VocabCutError, cut_model, prepare_cut
+
+    try:
+        prepared = prepare_cut(full, args.vocab_from, args.vocab_words)
+        cut_model(model, prepared.cut)
+    except VocabCutError as err:
+        raise TrainError(str(err)) from None
+    return prepared.cut.tokenizer(full.max_len), prepared.record
+
+
 def _resumed_model(ckpt: Checkpoint) -> BEiT3ForVQA:
     """The interrupted run's model, from its own config and weights (no --init needed)."""
     assert ckpt.config is not None
@@ -179,6 +196,7 @@ def build(
     teacher_ckpt = (
         read_ours(Path(args.teacher), "teacher", trust) if command == "distill" else None
     )
+    record = None
     if resume is not None:
         assert resume.tokenizer is not None and resume.answers is not None
         tokenizer = checkpoint_tokenizer(resume)
@@ -189,6 +207,10 @@ def build(
         tokenizer = _tokenizer(args, spec, train, ctx, init, teacher_ckpt)
         vocab = _vocab(args, spec, train, teacher_ckpt)
         model = _model(args, vocab, tokenizer, init)
+        if getattr(args, "vocab_from", None):
+            tokenizer, record = _cut_vocabulary(args, tokenizer, model)
+    if record is None and resume is not None:
+        record = (resume.tokenizer or {}).get("vocab_cut")
     teacher = None
     if teacher_ckpt is not None:
         teacher = model_from_checkpoint(teacher_ckpt).eval().requires_grad_(False)
@@ -197,9 +219,13 @@ def build(
         train=train,
         val=val,
         tokenizer=tokenizer,
-        tokenizer_record=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len),
+        tokenizer_record={
+            **tokenizer_record(tokenizer.model_bytes, tokenizer.max_len),
+            **({"vocab_cut": record} if record else {}),
+        },
         vocab=vocab,
         model=model,
         teacher=teacher,
         teacher_path=Path(args.teacher) if teacher_ckpt is not None else None,
+        teacher_tokenizer=checkpoint_tokenizer(teacher_ckpt) if record and teacher_ckpt else None,
     )

@@ -147,8 +147,9 @@ class Trainer:
                 image = batch["image"]
                 if image.shape[-1] != size:
                     image = F.interpolate(image, size=(size, size), mode="bicubic")
+                question, mask = self._teacher_text(batch)
                 with torch.no_grad(), autocast(ctx.device, self.amp):
-                    return teacher(image, batch["question"], batch["padding_mask"]).float()
+                    return teacher(image, question, mask).float()
 
             self.teacher = online
             return
@@ -161,7 +162,7 @@ class Trainer:
             teacher,
             parts.teacher_path,
             parts.train,
-            parts.tokenizer,
+            parts.teacher_tokenizer or parts.tokenizer,
             parts.vocab.answers,
             root,
             ctx,
@@ -173,6 +174,16 @@ class Trainer:
         )
         parts.teacher = None  # its logits are on disk now
         self.teacher = lambda batch: cache(batch["index"]).to(ctx.device, non_blocking=True)
+
+    def _teacher_text(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch's questions as the teacher reads them: the student's ids, or, where the
+        student's vocabulary was cut (--vocab-from), the teacher's own tokenizer's."""
+        tokenizer = self.parts.teacher_tokenizer
+        if tokenizer is None:
+            return batch["question"], batch["padding_mask"]
+        questions = [self.parts.train[i].question for i in batch["index"].tolist()]
+        ids, mask = tokenizer(questions)
+        return ids.to(self.ctx.device), mask.to(self.ctx.device)
 
     def restore(self, ckpt: Checkpoint) -> None:
         """Continue from `last.pth` (weights were loaded when the model was built)."""
