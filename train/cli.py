@@ -48,7 +48,7 @@ OPTION_GROUPS = {
     "distributed": ("--device",),
     "distillation": (
         "--teacher", "--kd", "--temperature", "--hard-weight", "--online-teacher",
-        "--teacher-cache",
+        "--teacher-cache", "--vocab-from", "--vocab-words",
     ),
 }
 GROUP_DESCRIPTIONS = {
