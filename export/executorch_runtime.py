@@ -7,9 +7,8 @@ the text embedding stored as int8 rows with one scale each, looked up by ExecuTo
 int4: torchao's 8-bit dynamic activations with 4-bit weights in groups of 32 for the Linear layers
 (XNNPACK), the text embedding as for int8.
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
-planned for the largest batch, so that is kept small. LayerNorms, the multiway split and the
-attention are rewritten into ops XNNPACK runs (export/xnnpack_lowering.py); the manifest's
-runtime.delegation counts the ops inside and outside the delegate.
+planned for the largest batch, so that is kept small. The manifest's runtime.delegation counts
+the ops inside and outside the XNNPACK delegate (export/xnnpack_delegation.py).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from torch import nn
 from torch.export import Dim
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
-from export.xnnpack_lowering import delegation, for_xnnpack, split_as_slices
+from export.xnnpack_delegation import delegation
 
 MODEL_FILE = "model.pte"
 MAX_BATCH = 8
@@ -105,7 +104,6 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
     from executorch.version import __version__
 
-    model = for_xnnpack(model)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
         if settings.precision == "int8":
@@ -115,10 +113,11 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         else:
             program = torch.export.export(model, example, dynamic_shapes=_dynamic_shapes())
         edge = to_edge_transform_and_lower(
-            split_as_slices(program),
+            program,
             partitioner=[XnnpackPartitioner()],
             compile_config=EdgeCompileConfig(_check_ir_validity=False),
         )
+        delegated = delegation(edge.exported_program())
         executorch_program = edge.to_executorch(
             ExecutorchBackendConfig(sym_shape_eval_pass=ConstraintBasedSymShapeEvalPass())
         )
@@ -130,7 +129,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         "max_batch": MAX_BATCH,
         "method": "forward",
         "executorch_version": __version__,
-        "delegation": delegation(edge.exported_program()),
+        "delegation": delegated,
     }
     quantization: dict[str, Any] = {"scheme": "none"}
     if settings.precision == "int8":

@@ -287,3 +287,17 @@ def test_bundle_carries_the_checkpoints_tokenizer_and_kernel_needs(exported, che
     assert bundle.manifest["tokenizer"]["sha256"] == stored["sha256"]
     assert bundle.manifest["tokenizer"]["max_len"] == stored["max_len"]
     assert "quantized" in bundle.manifest["runtime"]["kernel_libraries"]
+
+
+def test_executorch_records_what_runs_in_xnnpack(exported):
+    """The matmuls run in XNNPACK; LayerNorm, which XNNPACK has no op for, is counted outside.
+    beit3_tiny by hand: 2 layers x 4 LayerNorms (attention input, attention sub-LN, FFN input,
+    FFN sub-LN) x 2 multiway copies (image, text), plus the pooler's and the head's: 18."""
+    for precision in ("fp32", "int8"):
+        delegation = read_bundle(exported[("executorch", precision)].path).manifest["runtime"][
+            "delegation"]
+        assert delegation["delegate_calls"] >= 1 and delegation["delegated_ops"] > 0
+        assert delegation["non_delegated_ops"] == sum(delegation["non_delegated"].values())
+        outside = delegation["non_delegated"]
+        assert not any("linear" in name or "bmm" in name for name in outside), outside
+        assert outside["aten.native_layer_norm.default"] == 2 * 2 * 2 * 2 + 2

@@ -73,14 +73,20 @@ class FusedMultiheadAttention(MultiheadAttention):
             # and exporters get a multiply instead of where/any ops that split XNNPACK's graph.
             pads = key_padding_mask.view(bsz, 1, 1, src_len).to(q.dtype)
             mask = pads * MASKED_SCORE
-        dropout = self.dropout_module.p if self.training else 0.0
-        attn = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=dropout, scale=self.scaling
-        )
-        attn = attn.transpose(1, 2).reshape(bsz, tgt_len, embed_dim)
+        attn = self.attend(q, k, v, mask).transpose(1, 2).reshape(bsz, tgt_len, embed_dim)
         if self.inner_attn_ln is not None:
             attn = self.inner_attn_ln(attn)
         return self.out_proj(attn), None
+
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        """softmax(q k^T * scaling + mask) v over [B, heads, tokens, head_dim]."""
+        dropout = self.dropout_module.p if self.training else 0.0
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout, scale=self.scaling
+        )
 
 
 def fuse_attention(model: nn.Module, fused: bool = True) -> int:
