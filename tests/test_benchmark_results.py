@@ -15,7 +15,7 @@ from benchmark.results import (
     results_schema,
     validate_row,
 )
-from benchmark.roofline import achieved, matmul_gflops
+from benchmark.roofline import achieved, machine_check, matmul_gflops
 from benchmark.stats import summarize
 
 
@@ -133,3 +133,35 @@ def test_roofline_fraction():
     assert achieved(None, 200.0, ceiling) is None and achieved(10, 1.0, None) is None
     measured = matmul_gflops(threads=1, size=128, repeats=3)
     assert measured["gflops"] >= measured["gflops_median"] > 0
+
+
+def _probe(gflops: float, reference_ms: float) -> dict:
+    return {"gflops": gflops, "size": 2048, "reference": {"ms_median": reference_ms}}
+
+
+@pytest.mark.parametrize(
+    ("end", "disturbed", "moved"),
+    [
+        (_probe(95.0, 10.9), False, None),  # -5 % and +9 %: within the 15 % margin
+        (_probe(80.0, 10.0), True, "matmul_gflops -20.0 %"),
+        (_probe(100.0, 11.6), True, "reference_ms +16.0 %"),
+        (None, None, None),  # no end probe: the run did not finish
+    ],
+)
+def test_machine_check_margin(end, disturbed, moved):
+    check = machine_check(_probe(100.0, 10.0), end, margin=0.15)
+    assert check["disturbed"] is disturbed
+    if moved:
+        assert moved in check["reason"]
+
+
+def test_rows_of_one_run_get_the_end_verdict(tmp_path):
+    results = ResultsFile(tmp_path / "r.jsonl")
+    results.add(make_row("a", run_id="run1"))
+    results.add(make_row("b", run_id="run2"))
+    check = machine_check(_probe(100.0, 10.0), _probe(50.0, 10.0))
+    results.update_run("run1", {"machine_check": check})
+    first, second = read_rows(results.path)
+    assert first["machine_check"]["disturbed"] is True and "machine_check" not in second
+    with pytest.raises(ResultsError, match="row 'a'"):
+        results.update_run("run1", {"machine_check": {"disturbed": "maybe"}})
