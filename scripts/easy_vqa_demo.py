@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.report import speedup, write_report
+from train.errors import TrainError
 from train.recipe import recipe_of, resolve
 from vqa.io import atomic_path, atomic_write_json, file_sha256
 
@@ -306,6 +307,8 @@ class Demo:
 
     def run(self) -> int:
         start = time.perf_counter()
+        resolve(["finetune", "--config", str(self.args.teacher_recipe)])  # bad recipes: stop now
+        resolve(["distill", "--config", str(self.args.student_recipe)])
         self.out.mkdir(parents=True, exist_ok=True)
         teacher = self.train(1, "teacher", "finetune", self.args.teacher_recipe, [], "")
         student = self.train(2, "student", "distill", self.args.student_recipe,
@@ -505,6 +508,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = Demo(args)
     try:
         return demo.run()
+    except TrainError as err:  # a recipe with an unknown key or a bad value
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except StepFailed as err:
         print(f"\nerror: {err}; fix the cause and rerun: finished steps are reused",
               file=sys.stderr)
