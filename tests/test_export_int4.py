@@ -176,8 +176,13 @@ def test_executorch_int4_agrees_on_fresh_questions_and_is_smaller(
         [method.execute([t[i : i + 1] for t in inputs])[0].numpy() for i in range(len(reference))]
     )
     assert _agreement(outputs, reference) >= MIN_AGREEMENT
-    fp32_bytes = 4 * sum(p.numel() for p in load_model(checkpoint).parameters())
-    assert bundle.model_bytes() < 0.35 * fp32_bytes
+    model = load_model(checkpoint)
+    fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
+    linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
+    # 4 bits and a scale a group of 32 would save 3.4 of every 4 bytes of the Linear weights;
+    # ask for 2.4 (the program and delegate headers weigh on so small a model); what is left is
+    # mostly the text position table (1024 rows), which stays fp32
+    assert bundle.model_bytes() < fp32_bytes - 0.6 * 4 * linear
 
 
 def test_coreml_int4_spec_stores_4bit_blocks_for_ios18(bundles):
