@@ -191,6 +191,8 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             "per_channel": True,
             "reduce_range": reduce_range(settings),
             "x86_vnni": settings.x86_vnni,
+            "gather_weight_dtype": "uint8 per tensor (onnxruntime quantizes Gather data as an "
+            "activation)",
             "ops": QUANTIZED_OPS,
             "tool": "onnxruntime.quantization.quantize_dynamic",
         }

@@ -199,13 +199,14 @@ def test_onnx_graph_and_quantization(exported):
 
 
 def _largest_quantized_weight(path) -> int:
-    """Largest |value| over the int8 weights of a quantized ONNX file (all must be int8).
+    """Largest |value| over the MatMulInteger weights of a quantized ONNX file (all int8).
 
     Symmetric per-channel quantization maps each channel's largest weight to the top of the
     range: 127 for full-range int8, 64 for onnxruntime's reduce_range (7 bits, [-64, 64]).
     """
     graph = onnx.load(str(path)).graph
-    weights = [t for t in graph.initializer if t.name.endswith("_quantized")]
+    names = {node.input[1] for node in graph.node if node.op_type == "MatMulInteger"}
+    weights = [t for t in graph.initializer if t.name in names]
     assert weights and {t.data_type for t in weights} == {onnx.TensorProto.INT8}
     return max(int(np.abs(onnx.numpy_helper.to_array(t).astype(np.int32)).max()) for t in weights)
 
