@@ -9,6 +9,7 @@ the first inputs as one batch, so the batch dimension is checked too. Artifacts 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,10 +104,15 @@ def load_runtimes(
 
 
 def measure(
-    model: LoadedModel, inputs: ParityInputs, reference: np.ndarray, dynamic_batch: bool
+    model: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    inputs: ParityInputs,
+    reference: np.ndarray,
+    dynamic_batch: bool,
 ) -> Figures:
+    """Figures of `model` (a LoadedModel, or any function of numpy inputs to logits)."""
+
     def run(start: int, stop: int) -> np.ndarray:
-        return model.predict(*(tensor.numpy() for tensor in inputs.batch(start, stop)))
+        return model(*(tensor.numpy() for tensor in inputs.batch(start, stop)))
 
     single = np.concatenate([run(i, i + 1) for i in range(len(inputs))])
     figures = compare(reference, single)

@@ -52,11 +52,13 @@ def test_measure_runs_single_inputs_and_one_batch(tokenizer):
     inputs = synthetic_inputs(tokenizer, 3, 16)
     calls = []
 
-    def runner(image, question, mask):
+    def runner(image, question, mask):  # numpy in, as the runtimes of vqa.runtimes take them
         calls.append(image.shape[0])
-        return np.tile(image.mean(dim=(1, 2, 3), keepdim=False).numpy()[:, None], (1, 2))
+        return np.tile(image.mean(axis=(1, 2, 3))[:, None], (1, 2))
 
-    reference = np.concatenate([runner(*inputs.batch(i, i + 1)) for i in range(3)])
+    reference = np.concatenate(
+        [runner(*(t.numpy() for t in inputs.batch(i, i + 1))) for i in range(3)]
+    )
     calls.clear()
     assert measure(runner, inputs, reference, dynamic_batch=True).max_abs_diff == 0.0
     assert calls == [1, 1, 1, 2]
