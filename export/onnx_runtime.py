@@ -8,7 +8,7 @@ On x86 without VNNI the u8s8 kernels sum pairs in saturating 16 bits, which full
 overflow; so --target x86_64 quantizes weights to 7 bits (reduce_range) unless --x86-vnni says
 the target has VNNI. ARM targets get full-range weights.
 --int4: 4-bit symmetric weights in blocks of 32 for every MatMul and Gemm (MatMulNBits, int8
-activations at run time) and int8 embedding rows.
+activations at run time); the embedding and position tables 8-bit as for int8.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _quantize(fp32: Path, out: Path, work: Path, settings: ExportSettings) -> No
 
 
 def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
-    """4-bit MatMul weights (MatMulNBits), and the embeddings' Gather as int8 rows.
+    """4-bit MatMul weights (MatMulNBits), and the tables read by Gather in 8 bits.
 
     quantize_dynamic runs first, on Gather alone: it also rewrites Gemm (torchscale's FFN runs
     on 2-D input) as MatMul, so the 4-bit pass reaches the FFN. The embeddings stay 8-bit because
@@ -137,7 +137,8 @@ def _int4_quantization() -> dict[str, Any]:
         "accuracy_level": INT4_ACCURACY_LEVEL,
         "ops": [
             "MatMul and Gemm (MatMulNBits: 4-bit weights, a scale a block of 32 inputs)",
-            "Gather (embeddings: int8 rows, quantize_dynamic; the ORT format has no int4 tensors)",
+            "Gather (embedding and position tables: uint8, one scale a table, as onnxruntime's "
+            "quantize_dynamic quantizes Gather data; the ORT format has no int4 tensors)",
         ],
         "tool": "onnxruntime.quantization.matmul_nbits_quantizer.MatMulNBitsQuantizer",
     }
