@@ -69,8 +69,8 @@ def test_round_trip(bundle):
 
 def test_schema_errors_name_the_field(tmp_path):
     manifest = _manifest(tmp_path)
-    manifest["precision"] = "int4"
-    with pytest.raises(BundleError, match=r"precision: 'int4' is not one of"):
+    manifest["precision"] = "int2"
+    with pytest.raises(BundleError, match=r"precision: 'int2' is not one of"):
         validate_manifest(manifest)
     with pytest.raises(BundleError):
         write_manifest(tmp_path, manifest)
