@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import uuid
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -369,7 +368,8 @@ class Harness:
         self, t: Target, result: dict[str, Any], paths: dict[str, Path], notes: list[str]
     ) -> dict:
         """Scores with the official metric; agreement and logit error against PyTorch fp32."""
-        from vqa.metrics import load_annotations, load_predictions, score
+        from benchmark.score import row_accuracy
+        from vqa.metrics import load_annotations, load_predictions
 
         data = self.options.data
         predictions = load_predictions(paths["predictions"])
@@ -386,16 +386,9 @@ class Harness:
             "max_abs_logit_diff_fp32": None,
         }
         if self.annotations is not None:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                scored = score(predictions, load_annotations(self.annotations))
-            notes.extend(str(w.message) for w in caught)
-            accuracy.update(
-                overall=scored["accuracy"]["overall"],
-                per_answer_type=scored["accuracy"]["per_answer_type"],
-                answerability_ap=scored["answerability"]["average_precision"],
-                answerability_f1=scored["answerability"]["f1"],
-            )
+            fields, warned = row_accuracy(predictions, load_annotations(self.annotations))
+            accuracy.update(fields)
+            notes.extend(warned)
         else:
             notes.append(f"{data.name} {data.split} has no answers: predictions not scored")
         answers = [p["answer"] for p in predictions]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +123,8 @@ def score_app_predictions(
     duplicate and unknown images). Agreement counts identical answer strings, as the host does.
     """
     from benchmark.samples import ANNOTATIONS_FILE, read_samples_index
-    from vqa.metrics import MetricInputError, load_annotations, load_predictions, score
+    from benchmark.score import row_accuracy
+    from vqa.metrics import MetricInputError, load_annotations, load_predictions
 
     index = read_samples_index(samples_dir)
     annotations_path = Path(samples_dir) / ANNOTATIONS_FILE
@@ -143,21 +143,14 @@ def score_app_predictions(
     }
     notes: list[str] = []
     if all("answers" in entry for entry in annotations):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                scored = score(predictions, annotations)
-            except MetricInputError as err:
-                raise MetricInputError(
-                    f"cannot score {predictions_path} against {annotations_path}: {err}"
-                ) from None
-        notes.extend(str(w.message) for w in caught)
-        accuracy.update(
-            overall=scored["accuracy"]["overall"],
-            per_answer_type=scored["accuracy"]["per_answer_type"],
-            answerability_ap=scored["answerability"]["average_precision"],
-            answerability_f1=scored["answerability"]["f1"],
-        )
+        try:
+            fields, warned = row_accuracy(predictions, annotations)
+        except MetricInputError as err:
+            raise MetricInputError(
+                f"cannot score {predictions_path} against {annotations_path}: {err}"
+            ) from None
+        accuracy.update(fields)
+        notes.extend(warned)
     else:
         notes.append(f"{annotations_path} has no answers: predictions not scored")
     if reference_path is not None:

@@ -7,6 +7,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from vqa.cli import NON_NEG_INT, HelpFormatter
 
@@ -54,6 +55,28 @@ def format_table(result: dict, *, digits: int = 2, missing: str = "n/a") -> str:
     lines = [f"{'VizWiz-VQA (percent)':<{label_width}}  {'value':>{value_width}}"]
     lines += [f"{label:<{label_width}}  {value:>{value_width}}" for label, value in rows]
     return "\n".join(lines)
+
+
+def row_accuracy(
+    predictions: list[dict[str, Any]], annotations: list[dict[str, Any]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The official figures as a result row's `accuracy` fields, and the metric's warnings.
+
+    Shared by the host harness and the ingest of phone rows, so both rows hold the same figures
+    under the same names. Raises vqa.metrics.MetricInputError on predictions it cannot score.
+    """
+    from vqa.metrics import score
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scored = score(predictions, annotations)
+    fields = {
+        "overall": scored["accuracy"]["overall"],
+        "per_answer_type": scored["accuracy"]["per_answer_type"],
+        "answerability_ap": scored["answerability"]["average_precision"],
+        "answerability_f1": scored["answerability"]["f1"],
+    }
+    return fields, [str(w.message) for w in caught]
 
 
 def run(args: argparse.Namespace) -> int:
