@@ -29,9 +29,8 @@ from typing import Any
 import easy_vqa
 import numpy as np
 from PIL import Image
-from scipy.stats import trim_mean
 
-from benchmark.stats import TRIM
+from benchmark.stats import TRIM, summarize
 from vqa.io import atomic_write_bytes
 from vqa.tokenizer import Tokenizer, TokenizerError, train_sentencepiece
 from vqa.transforms import eval_transform
@@ -257,19 +256,14 @@ def decode_file() -> dict[str, Any]:
     }
 
 
+STAT_KEYS = ("mean", "p50", "p90", "p99", "std", "trimmed_mean", "min", "max")
+
+
 def stats_case(samples_ms: list[float]) -> dict[str, Any]:
-    ms = np.asarray(samples_ms, dtype=np.float64)
-    return {
-        "samples_ms": [float(x) for x in ms],
-        "mean": float(ms.mean()),
-        "p50": float(np.percentile(ms, 50)),
-        "p90": float(np.percentile(ms, 90)),
-        "p99": float(np.percentile(ms, 99)),
-        "std": float(ms.std(ddof=1)) if ms.size > 1 else 0.0,
-        "trimmed_mean": float(trim_mean(ms, TRIM)),
-        "min": float(ms.min()),
-        "max": float(ms.max()),
-    }
+    summary = summarize(
+        [x / 1e3 for x in samples_ms], load_s=None, first_s=None, warmup=0, keep_samples=False
+    )
+    return {"samples_ms": samples_ms, **{key: summary[key] for key in STAT_KEYS}}
 
 
 def stats_file() -> dict[str, Any]:
