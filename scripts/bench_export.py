@@ -18,12 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
 from export import ExportRequest, export_bundles
 from export.inputs import QUESTIONS
-from vqa.checkpoint import save_checkpoint, tokenizer_record
-from vqa.model import count_parameters, create_model
+from vqa.checkpoint import save_random_checkpoint
+from vqa.model import count_parameters
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
 RATIO_TARGETS = {"torchscript": 0.3, "onnx": 0.3, "executorch": 0.3, "coreml": 0.55}
@@ -41,14 +39,10 @@ def _tokenizer(path: Path | None, folder: Path) -> Tokenizer:
 
 def _write_checkpoint(args: argparse.Namespace, folder: Path) -> Path:
     tokenizer = _tokenizer(args.tokenizer, folder)
-    torch.manual_seed(0)
-    model = create_model(args.arch, img_size=args.img_size)
+    path = folder / f"{args.arch}.pth"
+    model = save_random_checkpoint(path, args.arch, tokenizer, img_size=args.img_size)
     print(f"{model.config.describe()} @ {args.img_size} px, {count_parameters(model) / 1e6:.1f} M "
           f"parameters, random weights; tokenizer: {tokenizer.vocab_size} ids", flush=True)
-    answers = [f"answer {i}" for i in range(model.config.num_answers - 1)] + ["unanswerable"]
-    path = folder / f"{args.arch}.pth"
-    save_checkpoint(path, model, answers=answers,
-                    tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len))
     return path
 
 

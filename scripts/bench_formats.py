@@ -30,10 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-
-from vqa.checkpoint import save_checkpoint, tokenizer_record
-from vqa.model import config_macs, create_model
+from vqa.checkpoint import save_random_checkpoint
+from vqa.model import config_macs
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 
 REPO = Path(__file__).resolve().parents[1]
@@ -56,11 +54,7 @@ def _checkpoint(name: str, arch: str, img_size: int, tokenizer: Tokenizer, root:
     folder = root / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.pth"
-    torch.manual_seed(0)
-    model = create_model(arch, img_size=img_size)
-    answers = [f"answer {i}" for i in range(model.config.num_answers - 1)] + ["unanswerable"]
-    save_checkpoint(path, model, answers=answers,
-                    tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len))
+    model = save_random_checkpoint(path, arch, tokenizer, img_size=img_size)
     print(f"{name}: {model.config.describe()} @ {img_size} px, "
           f"{config_macs(model.config) / 1e9:.1f} GMAC, checkpoint {path}", flush=True)
     return path

@@ -40,9 +40,10 @@ from export.host import host_target
 from train.cli import main as train_main
 from vqa import runtimes
 from vqa.bundle import read_bundle
-from vqa.checkpoint import load_model, read_checkpoint, save_checkpoint, tokenizer_record
+from vqa.checkpoint import load_model, read_checkpoint, save_random_checkpoint
+from vqa.configs import get_config
 from vqa.data import load_easy_vqa, load_image
-from vqa.model import count_parameters, create_model
+from vqa.model import count_parameters
 from vqa.runtimes import RuntimeOptions, RuntimeUnavailable
 from vqa.tokenizer import Tokenizer
 from vqa.transforms import eval_transform
@@ -89,14 +90,10 @@ def sizes(spec: str, args: argparse.Namespace, work: Path) -> list[tuple]:
     arch, _, size = spec.partition("@")
     img_size = int(size) if size else None
     tokenizer = Tokenizer(_spm(args.tokenizer))
-    torch.manual_seed(0)
-    model = create_model(arch, img_size=img_size)
+    checkpoint = work / f"{arch}-{img_size or get_config(arch).img_size}.pth"
+    model = save_random_checkpoint(checkpoint, arch, tokenizer, img_size=img_size)
     print(f"\n== sizes: {model.config.describe()} @ {model.config.img_size} px, "
           f"{count_parameters(model) / 1e6:.1f} M parameters, random weights", flush=True)
-    answers = [f"answer {i}" for i in range(model.config.num_answers - 1)] + ["unanswerable"]
-    checkpoint = work / f"{arch}-{model.config.img_size}.pth"
-    save_checkpoint(checkpoint, model, answers=answers,
-                    tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len))
     del model
     found = {}
     for cut in (False, True):

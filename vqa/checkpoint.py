@@ -27,6 +27,7 @@ from vqa.configs import BEiT3Config, get_config, match_config
 from vqa.errors import UserError
 from vqa.io import atomic_path
 from vqa.model import BEiT3ForVQA, create_model, init_weights
+from vqa.tokenizer import Tokenizer
 
 FORMAT = "vqa-beit3-checkpoint"
 FORMAT_VERSION = 1
@@ -264,6 +265,26 @@ class StateShape:
 
     def describe(self) -> str:
         return f"{self.embed_dim}-d, {self.depth} layers, FFN {self.mlp_dim}"
+
+
+def save_random_checkpoint(
+    path: str | Path, arch: str, tokenizer: Tokenizer, *, img_size: int | None = None
+) -> BEiT3ForVQA:
+    """Seeded random weights, placeholder answers (the last one "unanswerable") and `tokenizer`.
+
+    For scripts that measure exports' sizes and speed, where what the model answers does not
+    matter; returns the model so they can describe it.
+    """
+    torch.manual_seed(0)
+    model = create_model(arch, img_size=img_size)
+    answers = [f"answer {i}" for i in range(model.config.num_answers - 1)] + ["unanswerable"]
+    save_checkpoint(
+        path,
+        model,
+        answers=answers,
+        tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len),
+    )
+    return model
 
 
 def state_shape(
