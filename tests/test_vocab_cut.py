@@ -177,6 +177,26 @@ def test_bad_data_spec_is_named():
         load_questions("imagenet")
 
 
+def test_vizwiz_questions_and_an_empty_split(tmp_path):
+    """Questions come from the annotation files; an empty split is named, not silently cut from
+    the others, and an empty test split leaves only the fixed held-back sentences."""
+    import json
+
+    from vqa.data.fixtures import write_vizwiz_fixture
+    from vqa.vocab_cut import _held_back
+
+    root = write_vizwiz_fixture(tmp_path, n_train=6, n_val=0, n_test=0)
+    data = f"vizwiz:{root}"
+    entries = json.loads((root / "VizWizAnnotations" / "train.json").read_text("utf-8"))
+    assert load_questions(data, ("train",)) == [e["question"] for e in entries]
+    with pytest.raises(VocabCutError) as caught:
+        load_questions(data)
+    assert str(caught.value) == f"--vocab-from {data}: the val split holds no usable samples"
+    assert [name for name, _ in _held_back(data, set())] == [
+        "fixed English questions (vqa.vocab_cut.HELD_BACK_SENTENCES)"
+    ]
+
+
 def test_small_trained_model_cut(tmp_path):
     """Without beit3.spm: a model trained here, cut to two of its sentences."""
     words = ["circle", "square", "triangle", "rectangle", "yellow", "purple", "orange", "brown"]

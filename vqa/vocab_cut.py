@@ -221,21 +221,24 @@ def cut_model(model: Any, cut: VocabCut) -> Any:
 
 
 def load_questions(data: str, splits: Sequence[str] = DATA_SPLITS) -> list[str]:
-    """The questions of `data` ("easy-vqa" or "vizwiz:DIR") in the given splits."""
-    from vqa.data import load_easy_vqa, load_vizwiz
+    """The questions of `data` ("easy-vqa" or "vizwiz:DIR") in the given splits.
 
-    kind, _, location = data.partition(":")
-    if not ((kind == "easy-vqa" and not location) or (kind == "vizwiz" and location)):
-        raise VocabCutError(f"--vocab-from {data!r}: expected easy-vqa or vizwiz:DIR")
+    Bad entries are left out (as `--data` does with skip_bad); a split with no usable question
+    is an error naming it, so a cut never claims a split it did not see.
+    """
+    from vqa.data.spec import DataSpec, DataSpecError
+
+    try:
+        spec = DataSpec.parse(data)
+    except DataSpecError:
+        raise VocabCutError(f"--vocab-from {data!r}: expected easy-vqa or vizwiz:DIR") from None
     questions: list[str] = []
     for split in splits:
         try:
-            if kind == "easy-vqa":
-                samples = load_easy_vqa(split)
-            else:
-                samples = load_vizwiz(location, split, skip_bad=True)
-        except (OSError, ValueError) as err:
-            raise VocabCutError(f"--vocab-from {data}: {err}") from None
+            samples = spec.load(split, skip_bad=True, check_images=False)
+        except (OSError, ValueError) as err:  # DataSpec's messages start with the --data value
+            reason = str(err).removeprefix("--data ").removeprefix(f"{spec.name}: ")
+            raise VocabCutError(f"--vocab-from {data}: {reason}") from None
         questions += [s.question for s in samples]
     return questions
 
@@ -264,7 +267,7 @@ def _held_back(data: str, used: set[str]) -> list[tuple[str, list[str]]]:
         if unseen:
             samples.append((f"{data} {HELD_BACK_SPLIT} questions not in train/val", unseen))
     except VocabCutError:
-        pass  # a VizWiz folder without test.json: the fixed list still measures
+        pass  # a VizWiz folder without (questions in) test.json: the fixed list still measures
     fixed = [q for q in HELD_BACK_SENTENCES if q not in used]
     samples.append(("fixed English questions (vqa.vocab_cut.HELD_BACK_SENTENCES)", fixed))
     return samples
@@ -286,8 +289,6 @@ def prepare_cut(
     (none should, see the module's docstring). Held-back text is only counted.
     """
     questions = load_questions(data)
-    if not questions:
-        raise VocabCutError(f"--vocab-from {data}: no questions in {', '.join(DATA_SPLITS)}")
     words = read_word_list(words_file) if words_file is not None else []
     try:
         cut = cut_vocabulary(full.model_bytes, [*questions, *words])
