@@ -76,7 +76,10 @@ def _torch_export(model: nn.Module, example: Inputs, path: Path) -> None:
         )
 
 
-def _quantize(fp32: Path, out: Path, work: Path, settings: ExportSettings) -> None:
+def _quantize_dynamic(
+    fp32: Path, out: Path, work: Path, op_types: list[str], *, seven_bit: bool
+) -> None:
+    """onnxruntime's dynamic int8 quantization (per channel) of op_types, after its pre-pass."""
     prepared = work / "prepared.onnx"
     with contextlib.redirect_stdout(io.StringIO()):
         quant_pre_process(str(fp32), str(prepared))
@@ -85,8 +88,8 @@ def _quantize(fp32: Path, out: Path, work: Path, settings: ExportSettings) -> No
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            reduce_range=reduce_range(settings),
-            op_types_to_quantize=QUANTIZED_OPS,
+            reduce_range=seven_bit,
+            op_types_to_quantize=op_types,
         )
 
 
@@ -103,16 +106,8 @@ def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
         MatMulNBitsQuantizer,
     )
 
-    prepared, gathered = work / "prepared.onnx", work / "gather_int8.onnx"
-    with contextlib.redirect_stdout(io.StringIO()):
-        quant_pre_process(str(fp32), str(prepared))
-        quantize_dynamic(
-            str(prepared),
-            str(gathered),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            op_types_to_quantize=["Gather"],
-        )
+    gathered = work / "gather_int8.onnx"
+    _quantize_dynamic(fp32, gathered, work, ["Gather"], seven_bit=False)
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
     config = DefaultWeightOnlyQuantConfig(
         block_size=INT4_BLOCK_SIZE,
@@ -173,7 +168,9 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         if settings.precision == "int8":
             fp32 = work / "fp32.onnx"
             _torch_export(model, example, fp32)
-            _quantize(fp32, folder / MODEL_FILE, work, settings)
+            _quantize_dynamic(
+                fp32, folder / MODEL_FILE, work, QUANTIZED_OPS, seven_bit=reduce_range(settings)
+            )
         elif settings.precision == "int4":
             fp32 = work / "fp32.onnx"
             _torch_export(model, example, fp32)
