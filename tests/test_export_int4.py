@@ -239,13 +239,22 @@ def beit3_spm() -> Path:
     return Path(value)
 
 
-def test_vocab_cut_bundle_gives_the_full_models_logits(beit3_spm, tmp_path):
+@pytest.fixture()
+def beit3_vocab_checkpoint(beit3_spm, tmp_path) -> tuple[Path, torch.nn.Module, Tokenizer]:
+    """A tiny model with BEiT-3's full vocabulary and tokenizer, saved: (path, model, tokenizer)."""
     full = Tokenizer(beit3_spm, max_len=16)
     torch.manual_seed(0)
     model = create_model("beit3_tiny", num_answers=13, vocab_size=64010, img_size=IMG).eval()
     path = tmp_path / "beit3vocab.pth"
     save_checkpoint(path, model, answers=easy_vqa_answers(),
                     tokenizer=tokenizer_record(full.model_bytes, full.max_len))
+    return path, model, full
+
+
+def test_vocab_cut_bundle_gives_the_full_models_logits(
+    beit3_spm, beit3_vocab_checkpoint, tmp_path
+):
+    path, model, full = beit3_vocab_checkpoint
     words = tmp_path / "words.txt"
     words.write_text("thermostat\n", encoding="utf-8")
     code = export_main([str(path), "--format", "onnx", "--out", str(tmp_path / "b"),
@@ -317,15 +326,12 @@ def test_report_places_int4_and_cut_vocabulary_rows_with_their_change(tmp_path):
     assert "accuracy_vs_size.png" in report and "accuracy_vs_latency.png" in report
 
 
-def test_benchmark_baselines_take_the_full_tokenizer_beside_a_cut_bundle(beit3_spm, tmp_path):
+def test_benchmark_baselines_take_the_full_tokenizer_beside_a_cut_bundle(
+    beit3_vocab_checkpoint, tmp_path
+):
     from benchmark.plan import baseline_targets, bundle_target
 
-    full = Tokenizer(beit3_spm, max_len=16)
-    torch.manual_seed(0)
-    model = create_model("beit3_tiny", num_answers=13, vocab_size=64010, img_size=IMG).eval()
-    path = tmp_path / "beit3vocab.pth"
-    save_checkpoint(path, model, answers=easy_vqa_answers(),
-                    tokenizer=tokenizer_record(full.model_bytes, full.max_len))
+    path, _, full = beit3_vocab_checkpoint
     assert export_main([str(path), "--format", "onnx", "--out", str(tmp_path / "b"),
                         "--vocab-from", "easy-vqa", "--parity-inputs", "2"]) == 0
     (folder,) = (tmp_path / "b").iterdir()
