@@ -355,7 +355,12 @@ def test_model_memory_is_what_the_runner_allocates():
 
 def _busy_loops(count: int, seconds: float) -> list[subprocess.Popen]:
     loop = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
-    return [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(count)]
+    # Each loop in a session of its own, like independent jobs: with the kernel's autogroup
+    # scheduling, CPU time is shared between sessions first, and the probes run in their own.
+    return [
+        subprocess.Popen([sys.executable, "-c", loop], start_new_session=True)
+        for _ in range(count)
+    ]
 
 
 def _probed_run(work, tmp_path, name, progress=lambda line: None):
@@ -370,13 +375,14 @@ def _probed_run(work, tmp_path, name, progress=lambda line: None):
 
 
 def test_a_competing_load_mid_run_marks_the_run_disturbed(work, tmp_path):
-    """Busy loops (twice as many as CPUs, bounded to 60 s) start when the first model is being
-    measured, after the start probe; the end probe sees them."""
+    """Busy loops (twice as many as CPUs) start when the first model is being measured, after
+    the start probe, and run until the run has ended (killed then, 300 s at most), so the end
+    probe sees them however slow the run is."""
     competitors: list[subprocess.Popen] = []
 
     def progress(line: str) -> None:
         if "measuring" in line and not competitors:
-            competitors.extend(_busy_loops(2 * (os.cpu_count() or 1), 60))
+            competitors.extend(_busy_loops(2 * (os.cpu_count() or 1), 300))
             time.sleep(1.0)
 
     try:
