@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 import benchmark
 from benchmark import roofline
@@ -31,10 +33,13 @@ from benchmark.runners import unavailable_reason
 from benchmark.runners.base import RunnerSpec
 from benchmark.stats import summarize
 from benchmark.worker import write_json
+from vqa.progress import progress_enabled
 
 WORKER = (sys.executable, "-m", "benchmark.worker")
 ROOFLINE = (sys.executable, "-m", "benchmark.roofline")
 LOG_TAIL_LINES = 12
+POLL_S = 0.5
+"""How often a waiting run reads its child's progress file."""
 
 
 @dataclass
@@ -73,18 +78,21 @@ def _child_env(threads: int) -> dict[str, str]:
 
 
 def run_process(
-    command: Sequence[str], log: Path, timeout: float, env: dict[str, str]
+    command: Sequence[str], log: Path, timeout: float, env: dict[str, str],
+    progress: tuple[Path, str] | None = None,
 ) -> tuple[int | None, str]:
     """Run in a new session, output to `log`; (exit code or None on timeout, last log lines).
 
     The whole process group is killed on a timeout or on Ctrl-C, so no runtime thread lingers.
+    `progress` (a file the child writes `{"done", "total"}` into, and a label) is drawn as a bar
+    while waiting: the child's own output goes to the log, not to the terminal.
     """
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             list(command), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         try:
-            code: int | None = proc.wait(timeout=timeout)
+            code: int | None = _wait(proc, timeout, progress)
         except subprocess.TimeoutExpired:
             _kill(proc)
             code = None
@@ -93,6 +101,26 @@ def run_process(
             raise
     lines = log.read_text("utf-8", errors="replace").splitlines()
     return code, "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _wait(
+    proc: subprocess.Popen, timeout: float, progress: tuple[Path, str] | None
+) -> int:
+    if progress is None or not progress_enabled():
+        return proc.wait(timeout=timeout)
+    path, label = progress
+    deadline = time.monotonic() + timeout
+    with tqdm(desc=label, unit="sample", leave=False, dynamic_ncols=True, file=sys.stderr) as bar:
+        while True:
+            try:
+                return proc.wait(timeout=min(POLL_S, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    raise
+            state = _read_result(path)
+            if state:
+                bar.total = state["total"]
+                bar.update(state["done"] - bar.n)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -233,8 +261,9 @@ class Harness:
             return {**row, "status": "error", "error": f"preparing inputs: {err}"}
         spec_path, result_path, paths = self._write_spec(t, cache)
         log = self.work / "logs" / f"{_file_name(t.label)}.log"
+        watch = (paths["progress"], f"{t.label}: accuracy pass") if self.options.data else None
         code, tail = run_process(
-            [*self.worker_command, str(spec_path)], log, self.options.timeout, self.env
+            [*self.worker_command, str(spec_path)], log, self.options.timeout, self.env, watch
         )
         result = _read_result(result_path)
         row = self._fill(row, t, result)
@@ -258,6 +287,7 @@ class Harness:
         paths = {
             "predictions": self.work / "predictions" / f"{name}.json",
             "logits": self.work / "predictions" / f"{name}.logits.npy",
+            "progress": self.work / "specs" / f"{name}.progress.json",
         }
         for stale in paths.values():
             stale.unlink(missing_ok=True)
@@ -290,6 +320,7 @@ class Harness:
                 "unanswerable_index": t.unanswerable_index,
                 "predictions": str(paths["predictions"]),
                 "logits": str(paths["logits"]),
+                "progress": str(paths["progress"]),
             }
         spec_path = self.work / "specs" / f"{name}.json"
         write_json(spec_path, spec)

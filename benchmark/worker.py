@@ -29,6 +29,9 @@ from benchmark.runners import RuntimeUnavailable, runner_class
 from benchmark.runners.base import Runner, RunnerSpec
 from vqa.io import atomic_write_json
 
+PROGRESS_EVERY_S = 1.0
+"""How often the accuracy pass tells the waiting parent how far it is."""
+
 
 def write_json(path: str | Path, data: Any) -> None:
     """JSON written atomically (vqa.io: temporary file, fsync, rename)."""
@@ -160,7 +163,7 @@ def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> d
         evaluation["logits"], mode="w+", dtype=np.float32, shape=(len(cache), len(answers))
     )
     predictions = []
-    start = time.perf_counter()
+    start = reported = time.perf_counter()
     for first in range(0, len(cache), size):
         indices = list(range(first, min(first + size, len(cache))))
         logits = runner.predict(*batch(indices))
@@ -174,6 +177,9 @@ def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> d
             if unanswerable is not None:
                 entry["answerable"] = float(1.0 - sigmoid(row[unanswerable]))
             predictions.append(entry)
+        if evaluation.get("progress") and time.perf_counter() - reported >= PROGRESS_EVERY_S:
+            write_json(evaluation["progress"], {"done": len(predictions), "total": len(cache)})
+            reported = time.perf_counter()
     seconds = time.perf_counter() - start
     all_logits.flush()
     write_json(evaluation["predictions"], predictions)

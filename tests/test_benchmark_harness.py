@@ -406,3 +406,67 @@ def test_a_quiet_run_is_not_marked_disturbed(work, tmp_path):
         if checks[-1]["disturbed"] is False:
             break
     assert checks[-1]["disturbed"] is False, [c["reason"] for c in checks]
+
+
+def test_waiting_run_draws_the_childs_progress_file_as_a_bar(tmp_path, monkeypatch, capsys):
+    """The accuracy pass runs in a child whose output goes to its log; the parent draws the
+    bar from the `{"done", "total"}` file the child writes (here a child that writes 3 of 7)."""
+    from benchmark import harness
+
+    monkeypatch.setattr(harness, "progress_enabled", lambda: True)
+    state = tmp_path / "progress.json"
+    child = (
+        "import json, pathlib, time\n"
+        f"pathlib.Path({str(state)!r}).write_text(json.dumps({{'done': 3, 'total': 7}}))\n"
+        "time.sleep(2)\n"
+    )
+    code, _ = harness.run_process(
+        [sys.executable, "-c", child], tmp_path / "child.log", 30, dict(os.environ),
+        (state, "tiny-onnx-fp32: accuracy pass"),
+    )
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "tiny-onnx-fp32: accuracy pass" in err
+    assert "3/7" in err
+
+
+def test_accuracy_pass_writes_how_far_it_is(tmp_path, monkeypatch):
+    """With the reporting interval at 0 the child writes after every batch; the last state is
+    every sample done (5 samples in batches of 2: 2, 4, 5)."""
+    from benchmark import worker
+
+    monkeypatch.setattr(worker, "PROGRESS_EVERY_S", 0.0)
+    written = []
+    real_write = worker.write_json
+
+    def record(path, data):
+        if str(path).endswith("progress.json"):
+            written.append(dict(data))
+        real_write(path, data)
+
+    monkeypatch.setattr(worker, "write_json", record)
+
+    class Fixed:
+        def max_batch(self):
+            return None
+
+        def predict(self, image, question, mask):
+            return np.tile(np.array([[0.0, 1.0]], np.float32), (len(image), 1))
+
+    class Cache:
+        keys = [f"img{i}.png" for i in range(5)]
+
+        def __len__(self):
+            return len(self.keys)
+
+    cache = Cache()
+    (tmp_path / "answers.txt").write_text("no\nyes\n")
+    evaluation = {
+        "batch_size": 2, "answers": str(tmp_path / "answers.txt"), "unanswerable_index": None,
+        "predictions": str(tmp_path / "pred.json"), "logits": str(tmp_path / "logits.npy"),
+        "progress": str(tmp_path / "progress.json"),
+    }
+    batch = lambda indices: (np.zeros((len(indices), 1)), None, None)  # noqa: E731
+    worker._evaluate(Fixed(), cache, batch, evaluation)
+    assert [w["done"] for w in written] == [2, 4, 5]
+    assert {w["total"] for w in written} == {5}
