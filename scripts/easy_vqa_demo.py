@@ -42,8 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmark.report import speedup, write_report
-from train.errors import TrainError
 from train.recipe import recipe_of, resolve
+from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter, add_debug_flag
+from vqa.errors import UserError, run_main
 from vqa.io import atomic_path, atomic_write_json, file_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -459,58 +460,56 @@ def build_parser() -> argparse.ArgumentParser:
         prog="scripts/easy_vqa_demo.py",
         description="The main job on easy-VQA (teacher, distilled student, export, benchmark), "
         "checking its own targets.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="demo folder")
     parser.add_argument("--teacher-recipe", type=Path, default=RECIPES / "easy_vqa_teacher.toml",
                         help="recipe of the teacher")
     parser.add_argument("--student-recipe", type=Path, default=RECIPES / "easy_vqa_student.toml",
                         help="recipe of the student")
-    parser.add_argument("--processes", type=int, default=2,
+    parser.add_argument("--processes", type=POS_INT, default=2,
                         help="training processes (torchrun), one thread each")
     parser.add_argument("--formats", default="all", help="export formats of the student")
     parser.add_argument("--teacher-formats", default="onnx",
                         help="export formats of the teacher (its accuracy and size are checked "
                         "on the PyTorch baselines the benchmark runs beside its bundles)")
-    parser.add_argument("--parity-inputs", type=int, default=200,
+    parser.add_argument("--parity-inputs", type=POS_INT, default=200,
                         help="easy-VQA val questions of the exporter's parity check")
     parser.add_argument("--min-top1", type=float,
                         help="the exporter's top-1 agreement threshold (default: its own)")
-    parser.add_argument("--test-questions", type=int,
+    parser.add_argument("--test-questions", type=POS_INT,
                         help="benchmark on the first N test questions (default: all 9,673)")
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per model")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed runs per model")
-    parser.add_argument("--progress-every", type=float, default=30.0,
+    parser.add_argument("--runs", type=POS_INT, default=20, help="timed runs per model")
+    parser.add_argument("--warmup", type=NON_NEG_INT, default=3, help="untimed runs per model")
+    parser.add_argument("--progress-every", type=POS_FLOAT, default=30.0,
                         help="seconds between progress lines of a training step")
     target = parser.add_argument_group("targets (a missed one ends with exit status 1)")
-    target.add_argument("--min-teacher", type=float, default=92.0,
+    target.add_argument("--min-teacher", type=NON_NEG_FLOAT, default=92.0,
                         help="teacher accuracy on the test questions (%%)")
-    target.add_argument("--min-student", type=float, default=90.0,
+    target.add_argument("--min-student", type=NON_NEG_FLOAT, default=90.0,
                         help="distilled student accuracy on the test questions (%%)")
-    target.add_argument("--max-param-ratio", type=float, default=0.25,
+    target.add_argument("--max-param-ratio", type=POS_FLOAT, default=0.25,
                         help="student parameters / teacher parameters")
     target.add_argument("--max-int8-drop", type=float, default=0.5,
                         help="points an int8 bundle may lose against its fp32 bundle")
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
+    add_debug_flag(parser)
+    args = parser.parse_args(argv)
     args.targets = Targets(args.min_teacher, args.min_student, args.max_param_ratio,
                            args.max_int8_drop)
     if not args.formats.strip() or not args.teacher_formats.strip():
-        print("error: --formats and --teacher-formats need at least one format", file=sys.stderr)
-        return 2
+        raise UserError("--formats and --teacher-formats need at least one format")
     for path in (args.teacher_recipe, args.student_recipe):
         if not path.is_file():
-            print(f"error: recipe {path}: no such file", file=sys.stderr)
-            return 2
-    demo = Demo(args)
+            raise UserError(f"recipe {path}: no such file")
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
     try:
-        return demo.run()
-    except TrainError as err:  # a recipe with an unknown key or a bad value
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return Demo(args).run()
     except StepFailed as err:
         print(f"\nerror: {err}; fix the cause and rerun: finished steps are reused",
               file=sys.stderr)
@@ -520,6 +519,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               "continue (finished steps are reused, training resumes from its last save)",
               file=sys.stderr)
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Recipe and flag mistakes end with one line and exit code 2 (vqa.errors.run_main)."""
+    return run_main(_main, argv)
 
 
 if __name__ == "__main__":

@@ -53,7 +53,9 @@ def _files(root: Path) -> dict[str, Path]:
         "results": root / "results.jsonl",
         "full": root / "full",
         "blank": root / "blank",
+        "recipe": root / "teacher.toml",
     }
+    paths["recipe"].write_text('arch = "beit3_tiny"\nno-such-key = 1\n')
     paths["empty"].write_bytes(b"")
     paths["noise"].write_bytes(random.Random(0).randbytes(4096))
     torch.save({"model": {}, "hook": _Payload()}, paths["pickled"])
@@ -75,6 +77,7 @@ def _cases(p: dict[str, Path]) -> list[Case]:
     def train(name: str, data: str = "easy-vqa") -> tuple[str, ...]:
         return ("-m", "train", "finetune", "--data", data, *tiny, "--out", str(scratch / name))
 
+    demo = (str(ROOT / "scripts" / "easy_vqa_demo.py"), "--out", str(scratch / "demo"))
     evaluate = ("-m", "train", "evaluate", "--data", "easy-vqa", "--out", str(scratch / "p.json"))
     return [
         Case("train: unknown device", (*train("a"), "--device", "bogus"), "--device 'bogus'"),
@@ -119,6 +122,12 @@ def _cases(p: dict[str, Path]) -> list[Case]:
              "--img-size 8 8: images must be at least 16 x 16 pixels"),
         Case("fixtures: a VizWiz folder in the way", ("-m", "vqa.data.fixtures", str(p["full"])),
              "holds files already"),
+        Case("demo: unknown recipe key", (*demo, "--teacher-recipe", str(p["recipe"])),
+             "no-such-key"),
+        Case("demo: negative run count", (*demo, "--runs", "-1"),
+             "--runs: must be >= 1, got -1", argparse=True),
+        Case("demo: --out is a file", (*demo, "--out", str(p["results"])),
+             "exists and is not a folder"),
     ]
 
 
@@ -139,7 +148,7 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[Case, subprocess.CompletedProc
 
 
 NAMES = [case.name for case in _cases(dict.fromkeys(
-    ("empty", "noise", "pickled", "folder", "results", "full", "blank"), Path("/x")
+    ("empty", "noise", "pickled", "folder", "results", "full", "blank", "recipe"), Path("/x")
 ))]
 
 
