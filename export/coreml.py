@@ -5,8 +5,8 @@ ops, and its traced-TorchScript path rejects flexible shapes). Question ids and 
 int32 inputs, which Swift's MLMultiArray holds natively; the model casts them inside. The batch is
 fixed at 1, which the Neural Engine needs. fp16 by default; --int8 stores the weights as int8
 (`linear_quantize_weights`, symmetric, per channel) and computes in fp16; --int4 stores them as
-int4 with a scale a block of 32 (per-block, which needs iOS18) and computes in fp16; --fp32
-computes in fp32.
+int4 with an fp16 scale a block of 128 inputs (per-block, which needs iOS18; 4.125 bits a weight)
+and computes in fp16; --fp32 computes in fp32.
 Predictions need macOS: elsewhere the saved spec is checked instead and numeric parity is left to
 a Mac.
 """
@@ -39,7 +39,9 @@ WEIGHT_MIN_ELEMENTS = 2048
 """Constants at least this large count as weights (coremltools' own quantization threshold)."""
 WEIGHT_SHARE = 0.9
 _SPEC_WEIGHT_DTYPE = {"fp32": "FLOAT32", "fp16": "FLOAT16", "int8": "INT8", "int4": "INT4"}
-INT4_BLOCK_SIZE = 32
+INT4_BLOCK_SIZE = 128
+"""Inputs a weight scale covers; every weight matrix of the 768-wide models splits into whole
+blocks."""
 
 
 class Int32Inputs(nn.Module):
@@ -117,9 +119,9 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
 
 
 def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
-    """Weights as int4 with an fp16 scale a block of 32 inputs (constexpr_blockwise_shift_scale,
-    iOS18); computed in fp16. The patch projection (3 input channels: no block of 32) gets int8
-    with a scale per output channel instead of staying fp16."""
+    """Weights as int4 with an fp16 scale a block of INT4_BLOCK_SIZE inputs
+    (constexpr_blockwise_shift_scale, iOS18); computed in fp16. The patch projection (3 input
+    channels: no whole block) gets int8 with a scale per output channel instead of staying fp16."""
     from coremltools.optimize.coreml import (
         OpLinearQuantizerConfig,
         OptimizationConfig,
@@ -138,7 +140,10 @@ def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
         "bits": 4,
         "block_size": INT4_BLOCK_SIZE,
         "symmetric": True,
-        "ops": ["every weight: int4 per block of 32", "conv (patch projection): int8 per channel"],
+        "ops": [
+            f"every weight: int4 per block of {INT4_BLOCK_SIZE}",
+            "conv (patch projection): int8 per channel",
+        ],
         "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric, int4, "
         "per_block)",
     }
