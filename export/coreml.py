@@ -5,8 +5,8 @@ ops, and its traced-TorchScript path rejects flexible shapes). Question ids and 
 int32 inputs, which Swift's MLMultiArray holds natively; the model casts them inside. The batch is
 fixed at 1, which the Neural Engine needs. fp16 by default; --int8 stores the weights as int8
 (`linear_quantize_weights`, symmetric, per channel) and computes in fp16; --int4 stores them as
-int4 with an fp16 scale a block of 128 inputs (per-block, which needs iOS18; 4.125 bits a weight)
-and computes in fp16; --fp32 computes in fp32.
+int4 with an fp16 scale a block of 128 inputs (per-block, which needs iOS18; 4.125 bits a weight;
+blocks of 32 for models narrower than 512) and computes in fp16; --fp32 computes in fp32.
 Predictions need macOS: elsewhere the saved spec is checked instead and numeric parity is left to
 a Mac.
 """
@@ -40,8 +40,8 @@ WEIGHT_MIN_ELEMENTS = 2048
 WEIGHT_SHARE = 0.9
 _SPEC_WEIGHT_DTYPE = {"fp32": "FLOAT32", "fp16": "FLOAT16", "int8": "INT8", "int4": "INT4"}
 INT4_BLOCK_SIZE = 128
-"""Inputs a weight scale covers; every weight matrix of the 768-wide models splits into whole
-blocks."""
+"""Inputs a weight scale covers in a model wide enough; every weight matrix of the 768-wide models
+splits into whole blocks."""
 
 
 class Int32Inputs(nn.Module):
@@ -104,7 +104,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
                 "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric)",
             }
         elif settings.precision == "int4":
-            mlmodel, quantization = _int4_weights(mlmodel)
+            mlmodel, quantization = _int4_weights(mlmodel, settings.int4_block(INT4_BLOCK_SIZE))
     mlmodel.save(str(folder / MODEL_FILE))
     runtime = {
         "model_type": "mlprogram",
@@ -118,8 +118,8 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     )
 
 
-def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
-    """Weights as int4 with an fp16 scale a block of INT4_BLOCK_SIZE inputs
+def _int4_weights(mlmodel: Any, block: int) -> tuple[Any, dict[str, Any]]:
+    """Weights as int4 with an fp16 scale a block of `block` inputs
     (constexpr_blockwise_shift_scale, iOS18); computed in fp16. The patch projection (3 input
     channels: no whole block) gets int8 with a scale per output channel instead of staying fp16."""
     from coremltools.optimize.coreml import (
@@ -129,7 +129,7 @@ def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
     )
 
     config = OpLinearQuantizerConfig(
-        mode="linear_symmetric", dtype="int4", granularity="per_block", block_size=INT4_BLOCK_SIZE
+        mode="linear_symmetric", dtype="int4", granularity="per_block", block_size=block
     )
     patch = OpLinearQuantizerConfig(
         mode="linear_symmetric", dtype="int8", granularity="per_channel"
@@ -138,10 +138,10 @@ def _int4_weights(mlmodel: Any) -> tuple[Any, dict[str, Any]]:
         "scheme": "weight-int4",
         "weight_dtype": "int4",
         "bits": 4,
-        "block_size": INT4_BLOCK_SIZE,
+        "block_size": block,
         "symmetric": True,
         "ops": [
-            f"every weight: int4 per block of {INT4_BLOCK_SIZE}",
+            f"every weight: int4 per block of {block}",
             "conv (patch projection): int8 per channel",
         ],
         "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric, int4, "

@@ -8,8 +8,9 @@ int4: torchao's 8-bit dynamic activations with 4-bit weights in groups of 64 inp
 Linear layers (XNNPACK), the text embedding as for int8 and the position tables as int8 rows.
 Groups of 64 (not 32) halve the scales' share of the bundle; with the int8 position tables they
 bring the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32.
-Groups of 128 would save 1.4 MB more there, but cost top-1 agreement: 92 % against fp32 on the
-128-wide model of tests/test_export_int4.py (99 % with groups of 64), below the 95 % gate.
+Groups of 128 would save 1.4 MB more there, but cost top-1 agreement: 92 % against fp32 on a
+128-wide model (99 % with groups of 64), below the 95 % gate. Models narrower than 256 get groups
+of 32 (ExportSettings.int4_block).
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
 planned for the largest batch, so that is kept small. The manifest's runtime.delegation counts
 the ops inside and outside the XNNPACK delegate (export/xnnpack_delegation.py).
@@ -91,7 +92,7 @@ def _quantized_program(model: nn.Module, example: Inputs) -> torch.export.Export
     return torch.export.export(graph, example, dynamic_shapes=_dynamic_shapes())
 
 
-def _int4_program(model: nn.Module, example: Inputs) -> torch.export.ExportedProgram:
+def _int4_program(model: nn.Module, example: Inputs, group: int) -> torch.export.ExportedProgram:
     """torchao's 8-bit dynamic activations with 4-bit grouped weights (XNNPACK's qd8-f32-qb4w
     linear) for every Linear whose inputs split into whole groups; the text embedding as int8
     rows, as for int8, and the position tables as int8 rows too."""
@@ -105,10 +106,10 @@ def _int4_program(model: nn.Module, example: Inputs) -> torch.export.ExportedPro
     quantize_(
         quantized,
         Int8DynamicActivationIntxWeightConfig(
-            weight_dtype=torch.int4, weight_granularity=PerGroup(INT4_GROUP_SIZE)
+            weight_dtype=torch.int4, weight_granularity=PerGroup(group)
         ),
         filter_fn=lambda module, name: isinstance(module, nn.Linear)
-        and module.in_features % INT4_GROUP_SIZE == 0,
+        and module.in_features % group == 0,
     )
     return torch.export.export(quantized, example, dynamic_shapes=_dynamic_shapes())
 
@@ -128,7 +129,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         if settings.precision == "int8":
             program = _quantized_program(model, example)
         elif settings.precision == "int4":
-            program = _int4_program(model, example)
+            program = _int4_program(model, example, settings.int4_block(INT4_GROUP_SIZE))
         else:
             program = torch.export.export(model, example, dynamic_shapes=_dynamic_shapes())
         edge = to_edge_transform_and_lower(
@@ -165,21 +166,22 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         }
     elif settings.precision == "int4":
         runtime["kernel_libraries"].append("quantized")
+        group = settings.int4_block(INT4_GROUP_SIZE)
         quantization = {
             "scheme": "dynamic-int8-weight-int4",
             "weight_dtype": "int4",
             "activation_dtype": "int8 (dynamic, per token)",
             "bits": 4,
-            "block_size": INT4_GROUP_SIZE,
+            "block_size": group,
             "symmetric": True,
             "ops": [
                 "linear (XNNPACK, 8-bit dynamic activations, 4-bit weights in groups of "
-                f"{INT4_GROUP_SIZE})",
+                f"{group})",
                 "embedding (text and position tables, weight-only int8 per row, "
                 "quantized_decomposed::embedding_byte)",
             ],
             "tool": "torchao quantize_ Int8DynamicActivationIntxWeightConfig(int4, "
-            f"PerGroup({INT4_GROUP_SIZE}))",
+            f"PerGroup({group}))",
         }
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 

@@ -11,6 +11,7 @@ the target has VNNI. ARM targets get full-range weights.
 int8 activations at run time); the embedding and position tables 8-bit as for int8. MatMulNBits
 keeps an fp32 scale a block: blocks of 128 cost 4.25 bits a weight (blocks of 32: 5), which is what
 brings the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32.
+Models narrower than 512 get blocks of 32 (ExportSettings.int4_block).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ ORT_OPERATORS_FILE = "ort_required_operators.config"
 OPSET = 17
 QUANTIZED_OPS = ["MatMul", "Gather"]
 INT4_BLOCK_SIZE = 128
-"""Inputs a weight scale covers (onnxruntime's default block size; see the module docstring)."""
+"""Inputs a weight scale covers in a model wide enough (onnxruntime's default block size)."""
 INT4_ACCURACY_LEVEL = 4
 """MatMulNBits computes with int8 activations (the fast kernels on ARM and x86; 4-bit weights
 times int8 cannot overflow the 16-bit pair sums of x86 without VNNI)."""
@@ -96,7 +97,7 @@ def _quantize_dynamic(
         )
 
 
-def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
+def _quantize_int4(fp32: Path, out: Path, work: Path, block: int) -> None:
     """4-bit MatMul weights (MatMulNBits), and the tables read by Gather in 8 bits.
 
     quantize_dynamic runs first, on Gather alone: it also rewrites Gemm (torchscale's FFN runs
@@ -113,7 +114,7 @@ def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
     _quantize_dynamic(fp32, gathered, work, ["Gather"], seven_bit=False)
     logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer").setLevel(logging.WARNING)
     config = DefaultWeightOnlyQuantConfig(
-        block_size=INT4_BLOCK_SIZE,
+        block_size=block,
         is_symmetric=True,
         accuracy_level=INT4_ACCURACY_LEVEL,
         quant_format=QuantFormat.QOperator,
@@ -125,17 +126,17 @@ def _quantize_int4(fp32: Path, out: Path, work: Path) -> None:
     quantizer.model.save_model_to_file(str(out), use_external_data_format=False)
 
 
-def _int4_quantization() -> dict[str, Any]:
+def _int4_quantization(block: int) -> dict[str, Any]:
     return {
         "scheme": "weight-int4",
         "weight_dtype": "int4",
         "bits": 4,
-        "block_size": INT4_BLOCK_SIZE,
+        "block_size": block,
         "symmetric": True,
         "accuracy_level": INT4_ACCURACY_LEVEL,
         "ops": [
             "MatMul and Gemm (MatMulNBits: 4-bit weights, an fp32 scale a block of "
-            f"{INT4_BLOCK_SIZE} inputs)",
+            f"{block} inputs)",
             "Gather (embedding and position tables: uint8, one scale a table, as onnxruntime's "
             "quantize_dynamic quantizes Gather data; the ORT format has no int4 tensors)",
         ],
@@ -178,7 +179,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         elif settings.precision == "int4":
             fp32 = work / "fp32.onnx"
             _torch_export(model, example, fp32)
-            _quantize_int4(fp32, folder / MODEL_FILE, work)
+            _quantize_int4(fp32, folder / MODEL_FILE, work, settings.int4_block(INT4_BLOCK_SIZE))
         else:
             _torch_export(model, example, folder / MODEL_FILE)
         _to_ort(folder / MODEL_FILE, folder, work, settings.target)
@@ -199,7 +200,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             "tool": "onnxruntime.quantization.quantize_dynamic",
         }
     elif settings.precision == "int4":
-        quantization = _int4_quantization()
+        quantization = _int4_quantization(settings.int4_block(INT4_BLOCK_SIZE))
     runtime = {
         "opset": OPSET,
         "ort_file": ORT_FILE,

@@ -245,6 +245,7 @@ def _export_one(
         num_answers=len(source.answers),
         coreml_deployment_target=request.coreml_deployment_target,
         x86_vnni=request.x86_vnni,
+        width=source.model.config.embed_dim,
     )
     thresholds = DEFAULT_THRESHOLDS[job.precision].replace(request.max_abs_diff, request.min_top1)
     result = BundleResult(job.spec.name, job.precision, final, "failed")

@@ -22,6 +22,7 @@ from coremltools.proto import MIL_pb2
 from export import ExportRequest, export_bundles
 from export.__main__ import main as export_main
 from export.errors import ExportError
+from export.formats import ExportSettings
 from vqa.bundle import read_bundle
 from vqa.checkpoint import load_model, save_checkpoint, tokenizer_record
 from vqa.data import easy_vqa_answers, load_easy_vqa, load_image
@@ -30,8 +31,10 @@ from vqa.tokenizer import Tokenizer, train_sentencepiece
 from vqa.transforms import eval_transform
 
 IMG = 32
-WIDTH = 128  # beit3_tiny widened so that every weight matrix splits into whole blocks of 128
-BLOCK = {"onnx": 128, "coreml": 128, "executorch": 64}  # --int4 block sizes in README.md
+WIDTH = 64  # beit3_tiny's
+# README.md: blocks of 128 (ONNX, Core ML) and 64 (ExecuTorch) need a width of 4 blocks at least;
+# narrower models get 32. 64 < 4 x 64, so every format takes 32 here.
+BLOCK = {"onnx": 32, "coreml": 32, "executorch": 32}
 TRAIN_SAMPLES = 1500
 STEPS = 300
 TEST_SAMPLES = 300
@@ -135,6 +138,17 @@ def _check_int4_manifest(result) -> None:
     assert manifest["parity"]["top1_agreement"] >= MIN_AGREEMENT
 
 
+@pytest.mark.parametrize(
+    ("width", "preferred", "block"),
+    [(768, 128, 128), (1024, 64, 64), (512, 128, 128), (384, 128, 32), (256, 64, 64),
+     (64, 64, 32), (64, 128, 32)],
+)
+def test_int4_block_is_the_preferred_one_from_four_blocks_a_row(width, preferred, block):
+    # README.md: the format's block when the model is at least four blocks wide, else 32
+    settings = ExportSettings("int4", "x86_64", 64, 16, 13, width=width)
+    assert settings.int4_block(preferred) == block
+
+
 def test_int4_bundles_pass_their_parity_gate(bundles):
     _check_int4_manifest(bundles["onnx"])
     assert bundles["coreml"].status == "pending-macos"
@@ -181,7 +195,7 @@ def test_executorch_int4_agrees_on_fresh_questions_and_is_smaller(
     model = load_model(checkpoint)
     fp32_bytes = 4 * sum(p.numel() for p in model.parameters())
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
-    # 4 bits and a scale a group of 64 would save 3.4 of every 4 bytes of the Linear weights,
+    # 4 bits and a scale a group of 32 would save 3.4 of every 4 bytes of the Linear weights,
     # and int8 rows 3 of every 4 bytes of the text and position tables; ask for 2.4 and 2 (the
     # program and delegate headers weigh on so small a model)
     tables = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Embedding))
@@ -202,7 +216,7 @@ def test_coreml_int4_spec_stores_4bit_blocks_for_ios18(bundles):
         scale = op.inputs["scale"].arguments[0].value.type.tensorType
         kinds.append(MIL_pb2.DataType.Name(data.dataType))
         shape = [d.constant.size for d in data.dimensions]
-        if kinds[-1] == "INT4":  # a matrix: one scale a block of 128 inputs
+        if kinds[-1] == "INT4":  # a matrix: one scale a block of inputs
             rows, cols = shape
             assert [d.constant.size for d in scale.dimensions] == [rows, cols // BLOCK["coreml"]]
         else:  # the patch projection [D, 3, 8, 8]: one int8 scale an output channel
