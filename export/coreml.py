@@ -121,7 +121,9 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
 def _int4_weights(mlmodel: Any, block: int) -> tuple[Any, dict[str, Any]]:
     """Weights as int4 with an fp16 scale a block of `block` inputs
     (constexpr_blockwise_shift_scale, iOS18); computed in fp16. The patch projection (3 input
-    channels: no whole block) gets int8 with a scale per output channel instead of staying fp16."""
+    channels: no whole block) gets int8 with a scale per output channel instead of staying fp16,
+    and so does the answer classifier: 4 bits there flip near-tied answers (see
+    export/onnx_runtime.py)."""
     from coremltools.optimize.coreml import (
         OpLinearQuantizerConfig,
         OptimizationConfig,
@@ -142,13 +144,23 @@ def _int4_weights(mlmodel: Any, block: int) -> tuple[Any, dict[str, Any]]:
         "symmetric": True,
         "ops": [
             f"every weight: int4 per block of {block}",
-            "conv (patch projection): int8 per channel",
+            "conv (patch projection) and the answer classifier: int8 per channel",
         ],
         "tool": "coremltools.optimize.coreml.linear_quantize_weights (linear_symmetric, int4, "
         "per_block)",
     }
-    optimization = OptimizationConfig(global_config=config, op_type_configs={"conv": patch})
+    optimization = OptimizationConfig(
+        global_config=config, op_type_configs={"conv": patch},
+        op_name_configs={_classifier_weight(mlmodel): patch},
+    )
     return linear_quantize_weights(mlmodel, optimization), quantization
+
+
+def _classifier_weight(mlmodel: Any) -> str:
+    """The name of the answer classifier's weight constant: the last linear op's weight."""
+    ops = mlmodel._mil_program.functions["main"].operations
+    last = [op for op in ops if op.op_type == "linear"][-1]
+    return last.weight.op.name
 
 
 def _weight_dtypes(function: Any) -> Counter[str]:

@@ -10,7 +10,7 @@ Groups of 64 (not 32) halve the scales' share of the bundle; with the int8 posit
 bring the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32.
 Groups of 128 would save 1.4 MB more there, but cost top-1 agreement: 92 % against fp32 on a
 128-wide model (99 % with groups of 64), below the 95 % gate. Models narrower than 256 get groups
-of 32 (ExportSettings.int4_block).
+of 32 (ExportSettings.int4_block). The answer classifier keeps int8 weights per channel.
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
 planned for the largest batch, so that is kept small. The manifest's runtime.delegation counts
 the ops inside and outside the XNNPACK delegate (export/xnnpack_delegation.py).
@@ -95,21 +95,30 @@ def _quantized_program(model: nn.Module, example: Inputs) -> torch.export.Export
 def _int4_program(model: nn.Module, example: Inputs, group: int) -> torch.export.ExportedProgram:
     """torchao's 8-bit dynamic activations with 4-bit grouped weights (XNNPACK's qd8-f32-qb4w
     linear) for every Linear whose inputs split into whole groups; the text embedding as int8
-    rows, as for int8, and the position tables as int8 rows too."""
+    rows, as for int8, and the position tables as int8 rows too. The answer classifier gets int8
+    weights per channel: 4 bits there flip near-tied answers (see export/onnx_runtime.py)."""
     from torchao.quantization import Int8DynamicActivationIntxWeightConfig, quantize_
-    from torchao.quantization.granularity import PerGroup
+    from torchao.quantization.granularity import PerAxis, PerGroup
 
     quantized = copy.deepcopy(model)
     quantized.beit3.text_embed = ByteEmbedding(quantized.beit3.text_embed)
     positions = quantized.beit3.encoder.embed_positions
     positions.A, positions.B = BytePositions(positions.A), BytePositions(positions.B)
+    classifier = quantized.head[-1]
     quantize_(
         quantized,
         Int8DynamicActivationIntxWeightConfig(
             weight_dtype=torch.int4, weight_granularity=PerGroup(group)
         ),
         filter_fn=lambda module, name: isinstance(module, nn.Linear)
-        and module.in_features % group == 0,
+        and module is not classifier and module.in_features % group == 0,
+    )
+    quantize_(
+        quantized,
+        Int8DynamicActivationIntxWeightConfig(
+            weight_dtype=torch.int8, weight_granularity=PerAxis(0)
+        ),
+        filter_fn=lambda module, name: module is classifier,
     )
     return torch.export.export(quantized, example, dynamic_shapes=_dynamic_shapes())
 
@@ -176,12 +185,14 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             "symmetric": True,
             "ops": [
                 "linear (XNNPACK, 8-bit dynamic activations, 4-bit weights in groups of "
-                f"{group})",
+                f"{group}), except the answer classifier",
+                "the answer classifier's linear (XNNPACK, 8-bit dynamic activations, int8 "
+                "weights per channel)",
                 "embedding (text and position tables, weight-only int8 per row, "
                 "quantized_decomposed::embedding_byte)",
             ],
             "tool": "torchao quantize_ Int8DynamicActivationIntxWeightConfig(int4, "
-            f"PerGroup({group}))",
+            f"PerGroup({group}); int8, PerAxis(0) for the classifier)",
         }
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 
