@@ -170,6 +170,11 @@ def test_onnx_int4_runs_4bit_matmuls_and_agrees_on_fresh_questions(bundles, fres
     for node in graph.node:  # no float weight matrix is left to a plain MatMul or Gemm
         if node.op_type in ("MatMul", "Gemm"):
             assert node.input[1] not in weights, node.name
+    # the answer classifier (head.3: 2 x WIDTH inputs, 13 answers) alone has int8 weights
+    int8 = [n for n in graph.node if n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul")]
+    assert [n.name.split("/")[2] for n in int8] == ["head.3"]
+    shape = next(i.dims for i in graph.initializer if i.name == int8[0].input[1])
+    assert list(shape) == [2 * WIDTH, 13]
     (inputs, reference) = fresh
     for name in (bundle.manifest["model_file"], "model.ort"):
         session = ort.InferenceSession(str(bundle.path / name), providers=["CPUExecutionProvider"])
