@@ -274,8 +274,11 @@ def test_ctrl_c_keeps_the_rows_written(work, tmp_path):
     command = [sys.executable, "-m", "benchmark", str(tmp_path / "absent"), str(onnx),
                "--no-baselines", "--no-roofline", "--runs", "100000000", "--out", str(out),
                "--report", str(tmp_path / "report")]
+    # SIGINT at its default, as in a terminal, even when the tests run as a background job
+    # (which starts with SIGINT ignored, and children inherit that)
     proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     parent = psutil.Process(proc.pid)
     # generous limits: on a loaded machine starting the worker and drawing the report are slow
     deadline = time.monotonic() + 180
