@@ -7,10 +7,9 @@ the text embedding stored as int8 rows with one scale each, looked up by ExecuTo
 int4: torchao's 8-bit dynamic activations with 4-bit weights in groups of 64 inputs for the
 Linear layers (XNNPACK), the text embedding as for int8 and the position tables as int8 rows.
 Groups of 64 (not 32) halve the scales' share of the bundle; with the int8 position tables they
-bring the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32.
-Groups of 128 would save 1.4 MB more there, but cost top-1 agreement: 92 % against fp32 on a
-128-wide model (99 % with groups of 64), below the 95 % gate. Models narrower than 256 get groups
-of 32 (ExportSettings.int4_block). The answer classifier keeps int8 weights per channel.
+bring the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32
+(scripts/bench_small_bundles.py). Models narrower than 256 get groups of 32
+(ExportSettings.int4_block). The answer classifier keeps int8 weights per channel.
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
 planned for the largest batch, so that is kept small. The manifest's runtime.delegation counts
 the ops inside and outside the XNNPACK delegate (export/xnnpack_delegation.py).

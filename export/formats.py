@@ -57,8 +57,8 @@ class ExportSettings:
         """The format's preferred 4-bit block size, or 32 for a model too narrow for it.
 
         A row of weights needs several scales: the 64-wide easy-VQA student with blocks of 128
-        (one scale a row) fell to 88 % top-1 agreement with fp32 in ONNX and ExecuTorch, and
-        Core ML cannot block its rows at all. BEiT-3's widths (768, 1024) take the preferred size.
+        (one scale a row) failed the int4 agreement gate in ONNX and ExecuTorch, and Core ML
+        cannot block its rows at all. BEiT-3's widths (768, 1024) take the preferred size.
         """
         return preferred if self.width >= INT4_MIN_BLOCKS * preferred else INT4_NARROW_BLOCK
 

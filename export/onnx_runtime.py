@@ -12,8 +12,8 @@ int8 activations at run time); the embedding and position tables 8-bit as for in
 keeps an fp32 scale a block: blocks of 128 cost 4.25 bits a weight (blocks of 32: 5), which is what
 brings the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32.
 Models narrower than 512 get blocks of 32 (ExportSettings.int4_block). The answer classifier keeps
-int8 weights: with 4 bits there, an easy-VQA model agreed with fp32 on 85 % of test answers (its
-near-tied yes/no logits flip), 98.5 % with the rest in 4 bits and the classifier in 8.
+int8 weights: with 4 bits there, the easy-VQA model of scripts/bench_small_bundles.py failed the
+agreement gate (its near-tied yes/no logits flip).
 """
 
 from __future__ import annotations
@@ -112,8 +112,9 @@ def _quantize_int4(fp32: Path, out: Path, work: Path, block: int) -> None:
     """4-bit MatMul weights (MatMulNBits), the tables read by Gather and the answer classifier
     in 8 bits.
 
-    quantize_dynamic runs first, on Gather and the classifier: it also rewrites Gemm (torchscale's
-    FFN runs on 2-D input) as MatMul, so the 4-bit pass reaches the FFN. The embeddings stay 8-bit
+    quantize_dynamic runs first, on Gather alone: it also rewrites Gemm (torchscale's FFN runs on
+    2-D input) as MatMul, so the 4-bit pass reaches the FFN; then MatMulNBits on every MatMul but
+    the classifier, and quantize_dynamic on the classifier alone. The embeddings stay 8-bit
     because the ORT format cannot store the int4 tensors of GatherBlockQuantized; the classifier
     because 4 bits there flip near-tied answers (see the module docstring).
     """
