@@ -9,8 +9,9 @@ quantizing and tracing, and recorded in the manifest so that runtimes load the f
 model is saved without it and the manifest says so.
 
 The file must load in PyTorch Android Lite 1.13.1, the last release of PyTorch Mobile for
-Android: attention is traced through torchscale's own softmax path (`scaled_dot_product_attention`
-arrived in torch 2.0, so that release has no such operator), and the bytecode is backported to
+Android: attention is traced head by head through `baddbmm`, `softmax` and `bmm`
+(`vqa.model.HeadwiseMultiheadAttention`; `scaled_dot_product_attention` arrived in torch 2.0, so
+that release has no such operator), and the bytecode is backported to
 v8, the newest that release writes (its loader reads v4-v9), should this torch write a newer one.
 The manifest records the bytecode version and the operators the file needs.
 """
@@ -42,7 +43,7 @@ from torch.jit.mobile import (
 from torch.utils.mobile_optimizer import optimize_for_mobile
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
-from vqa.model import FusedMultiheadAttention, fuse_attention
+from vqa.model import FusedMultiheadAttention, set_attention
 from vqa.runtimes.quantized_engine import engine_for, use_quantized_engine
 
 MODEL_FILE = "model.ptl"
@@ -51,10 +52,10 @@ LITE_1_13_BYTECODE = 8
 
 
 @contextmanager
-def unfused_attention(module: nn.Module) -> Iterator[None]:
-    """torchscale's explicit attention while tracing; the fused forward again afterwards."""
+def headwise_attention(module: nn.Module) -> Iterator[None]:
+    """The head-by-head attention while tracing; the fused forward again afterwards."""
     fused = [m for m in module.modules() if isinstance(m, FusedMultiheadAttention)]
-    fuse_attention(module, fused=False)
+    set_attention(module, "headwise")
     try:
         yield
     finally:
@@ -94,7 +95,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     int8 = settings.precision == "int8"
     engine = engine_for(settings.target) if int8 else torch.backends.quantized.engine
     module = quantize(model) if int8 else model
-    with use_quantized_engine(engine), unfused_attention(module):
+    with use_quantized_engine(engine), headwise_attention(module):
         return _export(module, example, folder, settings)
 
 

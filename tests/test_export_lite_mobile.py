@@ -18,9 +18,9 @@ from torch.jit.mobile import (
 
 from export import lite_interpreter
 from export.__main__ import main
-from export.lite_interpreter import save_for_lite_1_13, unfused_attention
+from export.lite_interpreter import headwise_attention, save_for_lite_1_13
 from vqa.checkpoint import load_model, save_checkpoint, tokenizer_record
-from vqa.model import FusedMultiheadAttention, create_model
+from vqa.model import FusedMultiheadAttention, HeadwiseMultiheadAttention, create_model
 from vqa.tokenizer import Tokenizer
 
 SPM = Path(__file__).parent / "golden" / "tokenizer_small.model"
@@ -52,14 +52,16 @@ def test_ptl_loads_in_pytorch_lite_1_13(checkpoint, tmp_path, precision):
     assert manifest["runtime"]["operators"] == sorted(operators)
     assert not operators & NEWER_THAN_1_13
     assert "aten::softmax.int" in operators or "aten::softmax" in operators
+    assert "aten::baddbmm" in operators  # the head-by-head attention, not torchscale's
     assert manifest["parity"]["status"] in ("passed", "pending-target")
 
 
 def test_the_source_model_keeps_its_fused_attention(checkpoint):
     model = load_model(checkpoint)
     fused = sum(isinstance(m, FusedMultiheadAttention) for m in model.modules())
-    with unfused_attention(model):
-        assert not any(isinstance(m, FusedMultiheadAttention) for m in model.modules())
+    with headwise_attention(model):
+        kinds = {type(m) for m in model.modules() if isinstance(m, FusedMultiheadAttention)}
+        assert kinds == {HeadwiseMultiheadAttention}
     assert sum(isinstance(m, FusedMultiheadAttention) for m in model.modules()) == fused > 0
 
 

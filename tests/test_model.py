@@ -12,8 +12,8 @@ from vqa.model import (
     config_parameters,
     count_parameters,
     create_model,
-    fuse_attention,
     reinit_for_scratch,
+    set_attention,
 )
 
 
@@ -75,13 +75,15 @@ def test_forward_shape_and_padding_mask_hides_pads():
     assert not torch.allclose(unmasked, logits, atol=1e-4)
 
 
-def test_fused_attention_keeps_unilm_parity_on_held_out_inputs():
-    """The fused (SDPA) attention against torchscale's own unfused code, the reference: the same
-    weights, held-out random inputs with padding of every length, batch sizes 1 and 3."""
+@pytest.mark.parametrize("kind", ["fused", "headwise"])
+def test_attention_keeps_unilm_parity_on_held_out_inputs(kind):
+    """The fused (SDPA) and the head-by-head attention against torchscale's own unfused code, the
+    reference: the same weights, held-out random inputs with padding of every length, batch sizes
+    1 and 3."""
     torch.manual_seed(1)
     model = create_model("beit3_small_6l", img_size=32, num_answers=11).eval()
     names = list(model.state_dict())
-    assert fuse_attention(model, fused=False) == model.config.depth
+    assert set_attention(model, "explicit") == model.config.depth
     reference = {k: v.clone() for k, v in model.state_dict().items()}
     generator = torch.Generator().manual_seed(1234)
     cases = []
@@ -92,7 +94,7 @@ def test_fused_attention_keeps_unilm_parity_on_held_out_inputs():
         cases.append((image, question, padding_mask))
     with torch.no_grad():
         unfused = [model(*case) for case in cases]
-        assert fuse_attention(model) == model.config.depth
+        assert set_attention(model, kind) == model.config.depth
         fused = [model(*case) for case in cases]
     assert list(model.state_dict()) == names  # checkpoints load unchanged
     assert all(torch.equal(v, reference[k]) for k, v in model.state_dict().items())
@@ -105,7 +107,7 @@ def test_fused_attention_trains_like_the_unfused_one():
     image, question, padding_mask = _inputs()
     grads = []
     for fused in (False, True):
-        fuse_attention(model, fused)
+        set_attention(model, "fused" if fused else "explicit")
         model.zero_grad()
         torch.manual_seed(0)  # the same stochastic depth draws in both
         model(image, question, padding_mask).square().sum().backward()
@@ -115,7 +117,7 @@ def test_fused_attention_trains_like_the_unfused_one():
 
 def test_macs_equal_flop_counter_and_parameters():
     model = create_model("beit3_tiny").eval()
-    fuse_attention(model, fused=False)  # the counter has no formula for CPU's fused SDPA kernel
+    set_attention(model, "explicit")  # the counter has no formula for CPU's fused SDPA kernel
     image, question, padding_mask = _inputs(batch=1, length=64)
     with FlopCounterMode(display=False) as counter:
         model(image, question, padding_mask)

@@ -44,7 +44,7 @@ class FusedMultiheadAttention(MultiheadAttention):
     `scaled_dot_product_attention` call; projections, sub-LayerNorm and parameters are its own.
 
     It computes what torchscale computes for BEiT-3 (no incremental state, relative positions,
-    xPos or additive mask); `fuse_attention` swaps only modules where that holds. The attention
+    xPos or additive mask); `set_attention` swaps only modules where that holds. The attention
     weights are not materialized: the second output is None (BEiT-3's encoder drops it).
     """
 
@@ -78,7 +78,6 @@ class FusedMultiheadAttention(MultiheadAttention):
             attn = self.inner_attn_ln(attn)
         return self.out_proj(attn), None
 
-
     def attend(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
@@ -89,12 +88,47 @@ class FusedMultiheadAttention(MultiheadAttention):
         )
 
 
-def fuse_attention(model: nn.Module, fused: bool = True) -> int:
-    """Switch every torchscale self-attention to the fused forward (or back); returns how many.
+class HeadwiseMultiheadAttention(FusedMultiheadAttention):
+    """The fused attention's arithmetic without `scaled_dot_product_attention`, one head at a
+    time: for TorchScript-mobile, whose runtime (PyTorch Android Lite 1.13) predates that operator.
+
+    Each head's scores, mask, softmax and weighted sum are a `baddbmm`, a `softmax` and a `bmm`
+    over a [tokens, tokens] matrix; torchscale's explicit attention does the same over all heads
+    at once, with a separate scaling and masking pass, and at base size and 480 px runs about 1.5x
+    slower on a CPU than this (scripts/bench_attention.py). Same parameters and names.
+    """
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        dropout = self.dropout_module.p if self.training else 0.0
+        keys = k.transpose(2, 3)
+        heads = []
+        for head in range(self.num_heads):
+            if mask is None:
+                scores = torch.bmm(q[:, head], keys[:, head]) * self.scaling
+            else:  # mask [B, 1, 1, src]: the same row for every head and query
+                scores = torch.baddbmm(mask[:, 0], q[:, head], keys[:, head], alpha=self.scaling)
+            probs = F.dropout(scores.softmax(dim=-1), dropout, self.training)
+            heads.append(torch.bmm(probs, v[:, head]))
+        return torch.stack(heads, dim=1)
+
+
+ATTENTION = {
+    "fused": FusedMultiheadAttention,
+    "headwise": HeadwiseMultiheadAttention,
+    "explicit": MultiheadAttention,
+}
+"""The attention forwards of one set of parameters: fused SDPA (the default), head by head for
+PyTorch Mobile 1.13, and torchscale's own explicit code (the reference)."""
+
+
+def set_attention(model: nn.Module, kind: str = "fused") -> int:
+    """Switch every torchscale self-attention to one of ATTENTION's forwards; returns how many.
 
     Only the class changes (its forward), so parameters, buffers and state-dict names stay.
     """
-    wanted = FusedMultiheadAttention if fused else MultiheadAttention
+    wanted = ATTENTION[kind]
     count = 0
     for module in model.modules():
         if isinstance(module, MultiheadAttention) and module.xpos is None:
@@ -124,7 +158,7 @@ class BEiT3ForVQA(nn.Module):
         self.config = config
         dim = config.embed_dim
         self.beit3 = BEiT3(config.encoder_config())
-        fuse_attention(self.beit3)
+        set_attention(self.beit3)
         self.apply(init_weights)
         self.pooler = Pooler(dim)
         self.pooler.apply(init_weights)

@@ -1,0 +1,46 @@
+"""scripts/bench_formats.py: a rerun never reads or replaces an earlier run's rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "bench_formats.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("bench_formats", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_rerun_gets_paths_of_its_own(tmp_path: Path) -> None:
+    script = _script()
+    assert script._new_run_paths(tmp_path) == (tmp_path / "results.jsonl", tmp_path / "report")
+    (tmp_path / "results.jsonl").write_text('{"old": 1}\n')
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report-2").mkdir()  # a report left without its rows is not reused either
+    assert script._new_run_paths(tmp_path) == (
+        tmp_path / "results-3.jsonl", tmp_path / "report-3"
+    )
+    assert (tmp_path / "results.jsonl").read_text() == '{"old": 1}\n'
+
+
+def test_core_ml_size_target_is_the_same_bytes_a_weight() -> None:
+    script = _script()
+    # int8 is 1 byte a weight: 0.27 of fp32's 4 bytes is 1.08 bytes, i.e. 0.54 of fp16's 2.
+    assert script._size_target("onnx") == 0.27
+    assert abs(script._size_target("coreml") - 1.08 / 2) < 1e-12
+
+
+def test_measure_only_without_an_earlier_run_is_a_clear_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--measure-only", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "no earlier run in" in done.stderr and "Traceback" not in done.stderr
