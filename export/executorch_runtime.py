@@ -10,6 +10,9 @@ Groups of 64 (not 32) halve the scales' share of the bundle; with the int8 posit
 bring the 6-layer student's int4 bundle with the easy-VQA vocabulary cut under 0.10x of fp32
 (scripts/bench_small_bundles.py). Models narrower than 256 get groups of 32
 (ExportSettings.int4_block). The answer classifier keeps int8 weights per channel.
+Attention is exported head by head (`vqa.model.HeadwiseMultiheadAttention`: XNNPACK runs each
+head's batched matmuls and softmax): `scaled_dot_product_attention`'s decomposition leaves mask
+guards outside the delegate in every layer and ran much slower (figures in the README).
 A dynamic batch needs the relaxed IR check and constraint-based shape evaluation; memory is
 planned for the largest batch, so that is kept small. The manifest's runtime.delegation counts
 the ops inside and outside the XNNPACK delegate (export/xnnpack_delegation.py).
@@ -28,8 +31,11 @@ from torch.export import Dim
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
 from export.xnnpack_delegation import delegation
+from vqa.model import attention_as
 
 MODEL_FILE = "model.pte"
+ATTENTION = "headwise"
+"""vqa.model.ATTENTION's forward exported (see the module docstring)."""
 MAX_BATCH = 8
 INT8_MAX = 127
 INT4_GROUP_SIZE = 64
@@ -132,7 +138,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     from executorch.exir.passes.sym_shape_eval_pass import ConstraintBasedSymShapeEvalPass
     from executorch.version import __version__
 
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), attention_as(model, ATTENTION):
         warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
         if settings.precision == "int8":
             program = _quantized_program(model, example)
@@ -153,6 +159,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         executorch_program.write_to_file(f)
     runtime: dict[str, Any] = {
         "backend": "XnnpackBackend",
+        "attention": ATTENTION,
         "kernel_libraries": ["portable", "xnnpack"],
         "max_batch": MAX_BATCH,
         "method": "forward",

@@ -21,8 +21,6 @@ from __future__ import annotations
 import copy
 import tempfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +41,14 @@ from torch.jit.mobile import (
 from torch.utils.mobile_optimizer import optimize_for_mobile
 
 from export.formats import Artifact, ExportSettings, FormatSpec, Inputs
-from vqa.model import FusedMultiheadAttention, set_attention
+from vqa.model import attention_as
 from vqa.runtimes.quantized_engine import engine_for, use_quantized_engine
 
 MODEL_FILE = "model.ptl"
+ATTENTION = "headwise"
+"""vqa.model.ATTENTION's forward traced: PyTorch Android Lite 1.13 has no fused attention op."""
 LITE_1_13_BYTECODE = 8
 """Bytecode PyTorch Android Lite 1.13.1 writes (caffe2/serialize/versions.h); it reads v4-v9."""
-
-
-@contextmanager
-def headwise_attention(module: nn.Module) -> Iterator[None]:
-    """The head-by-head attention while tracing; the fused forward again afterwards."""
-    fused = [m for m in module.modules() if isinstance(m, FusedMultiheadAttention)]
-    set_attention(module, "headwise")
-    try:
-        yield
-    finally:
-        for m in fused:
-            m.__class__ = FusedMultiheadAttention
 
 
 def save_for_lite_1_13(traced: torch.jit.ScriptModule, path: Path) -> dict[str, Any]:
@@ -95,13 +83,14 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     int8 = settings.precision == "int8"
     engine = engine_for(settings.target) if int8 else torch.backends.quantized.engine
     module = quantize(model) if int8 else model
-    with use_quantized_engine(engine), headwise_attention(module):
+    with use_quantized_engine(engine), attention_as(module, ATTENTION):
         return _export(module, example, folder, settings)
 
 
 def _export(module: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
     runtime: dict[str, Any] = {
         "interpreter": "lite",
+        "attention": ATTENTION,
         "traced": True,
         "optimize_for_mobile": torch._C._is_xnnpack_enabled(),
         "torch_version": torch.__version__,

@@ -4,7 +4,7 @@ Every op the delegate cannot take splits the graph: XNNPACK then runs several sm
 with copies between them, and the op itself runs on ExecuTorch's portable (reference) kernels.
 For BEiT-3 with a dynamic batch these are LayerNorm (XNNPACK has no such op), the multiway split
 of image and text tokens, reshapes involving the batch (XNNPACK takes no symbolic reshape), the
-mask guards of scaled_dot_product_attention's decomposition, and the embedding lookups.
+selection of each head in the head-by-head attention, and the embedding lookups.
 """
 
 from __future__ import annotations

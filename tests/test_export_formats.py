@@ -302,3 +302,8 @@ def test_executorch_records_what_runs_in_xnnpack(exported):
         outside = delegation["non_delegated"]
         assert not any("linear" in name or "bmm" in name for name in outside), outside
         assert outside["aten.native_layer_norm.default"] == 2 * 2 * 2 * 2 + 2
+        # Attention head by head: its matmuls and softmax inside, none of the mask guards
+        # (any, where) that scaled_dot_product_attention's decomposition leaves outside.
+        runtime = read_bundle(exported[("executorch", precision)].path).manifest["runtime"]
+        assert runtime["attention"] == "headwise"
+        assert not {"aten.any.dim", "aten.where.self", "aten._softmax.default"} & set(outside)

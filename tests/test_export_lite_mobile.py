@@ -18,9 +18,14 @@ from torch.jit.mobile import (
 
 from export import lite_interpreter
 from export.__main__ import main
-from export.lite_interpreter import headwise_attention, save_for_lite_1_13
+from export.lite_interpreter import save_for_lite_1_13
 from vqa.checkpoint import load_model, save_checkpoint, tokenizer_record
-from vqa.model import FusedMultiheadAttention, HeadwiseMultiheadAttention, create_model
+from vqa.model import (
+    FusedMultiheadAttention,
+    HeadwiseMultiheadAttention,
+    attention_as,
+    create_model,
+)
 from vqa.tokenizer import Tokenizer
 
 SPM = Path(__file__).parent / "golden" / "tokenizer_small.model"
@@ -59,7 +64,7 @@ def test_ptl_loads_in_pytorch_lite_1_13(checkpoint, tmp_path, precision):
 def test_the_source_model_keeps_its_fused_attention(checkpoint):
     model = load_model(checkpoint)
     fused = sum(isinstance(m, FusedMultiheadAttention) for m in model.modules())
-    with headwise_attention(model):
+    with attention_as(model, "headwise"):
         kinds = {type(m) for m in model.modules() if isinstance(m, FusedMultiheadAttention)}
         assert kinds == {HeadwiseMultiheadAttention}
     assert sum(isinstance(m, FusedMultiheadAttention) for m in model.modules()) == fused > 0

@@ -10,6 +10,8 @@ to float rounding), which every exporter then starts from.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -135,6 +137,19 @@ def set_attention(model: nn.Module, kind: str = "fused") -> int:
             module.__class__ = wanted
             count += 1
     return count
+
+
+@contextmanager
+def attention_as(model: nn.Module, kind: str) -> Iterator[None]:
+    """Every self-attention of model runs ATTENTION[kind] inside the block (for an exporter to
+    trace), and what it ran before after it."""
+    before = {m: type(m) for m in model.modules() if isinstance(m, MultiheadAttention)}
+    set_attention(model, kind)
+    try:
+        yield
+    finally:
+        for module, cls in before.items():
+            module.__class__ = cls
 
 
 class Pooler(nn.Module):
