@@ -4,7 +4,8 @@ Module names follow unilm's `BEiT3ForVisualQuestionAnswering` (`beit3.*`, `poole
 `pooler.dense`, `head.0`, `head.1`, `head.3`) so that official checkpoints load unchanged, and the
 initialisation follows unilm's wrapper (truncated normal, std 0.02, cut at +-1 std). Self-attention
 runs through torch's fused `scaled_dot_product_attention` (same parameters and names, same logits
-to float rounding), which every exporter then starts from.
+to float rounding), which the ONNX and Core ML exporters start from; ExecuTorch and
+TorchScript-mobile export the same arithmetic head by head (`HeadwiseMultiheadAttention`).
 """
 
 from __future__ import annotations
@@ -92,11 +93,13 @@ class FusedMultiheadAttention(MultiheadAttention):
 
 class HeadwiseMultiheadAttention(FusedMultiheadAttention):
     """The fused attention's arithmetic without `scaled_dot_product_attention`, one head at a
-    time: for TorchScript-mobile, whose runtime (PyTorch Android Lite 1.13) predates that operator.
+    time: for TorchScript-mobile, whose runtime (PyTorch Android Lite 1.13) predates that operator,
+    and ExecuTorch, whose XNNPACK delegate takes these ops but not the mask guards of SDPA's
+    decomposition.
 
     Each head's scores, mask, softmax and weighted sum are a `baddbmm`, a `softmax` and a `bmm`
     over a [tokens, tokens] matrix; torchscale's explicit attention does the same over all heads
-    at once, with a separate scaling and masking pass, and at base size and 480 px runs about 1.5x
+    at once, with a separate scaling and masking pass, and at base size and 480 px runs about 1.4x
     slower on a CPU than this (scripts/bench_attention.py). Same parameters and names.
     """
 
