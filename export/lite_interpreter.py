@@ -8,12 +8,12 @@ quantizing and tracing, and recorded in the manifest so that runtimes load the f
 `optimize_for_mobile` needs a torch built with XNNPACK; the x86 wheels here are not, so there the
 model is saved without it and the manifest says so.
 
-The file must load in PyTorch Android Lite 1.13.1, the last release of PyTorch Mobile for
-Android: attention is traced head by head through `baddbmm`, `softmax` and `bmm`
+The file must load in PyTorch Android Lite 1.13.1, the last release of PyTorch Mobile for Android:
+attention is traced head by head through `baddbmm`, `softmax` and `bmm`
 (`vqa.model.HeadwiseMultiheadAttention`; `scaled_dot_product_attention` arrived in torch 2.0, so
-that release has no such operator), and the bytecode is backported to
-v8, the newest that release writes (its loader reads v4-v9), should this torch write a newer one.
-The manifest records the bytecode version and the operators the file needs.
+that release has no such operator), and the bytecode is backported to v8, the newest that release
+writes (its loader reads v4-v9), should this torch write a newer one. The manifest records the
+bytecode version and the operators the file needs.
 """
 
 from __future__ import annotations

@@ -2,9 +2,9 @@
 
 The same model with random weights, in eager PyTorch at batch 1, switched between the forwards of
 `vqa.model.ATTENTION` (fused `scaled_dot_product_attention`, the default; head by head, which
-TorchScript-mobile bundles trace because PyTorch Android Lite 1.13 has no fused operator;
-torchscale's explicit code) and timed alternately in one run, so all see the same machine. Prints
-p50 of each, its speed-up over the explicit code and its largest logit difference from it.
+ExecuTorch and TorchScript-mobile bundles export; torchscale's explicit code) and timed alternately
+in one run, so all see the same machine. Prints p50 of each, its speed-up over the explicit code
+and its largest logit difference from it.
 
     python scripts/bench_attention.py [--arch beit3_base] [--img-size 480] [--runs 10]
 """
@@ -55,6 +55,7 @@ def main() -> None:
     for kind in kinds:
         diff = (logits[kind] - logits["explicit"]).abs().max().item()
         print(f"{kind:<10} {p50[kind]:8.0f} {p50['explicit'] / p50[kind]:11.2f}x {diff:17.2e}")
+
 
 if __name__ == "__main__":
     main()

@@ -263,9 +263,11 @@ def main() -> None:
                    "--out", str(results), "--report", str(report)]
         if args.threads:
             command += ["--threads", str(args.threads)]
-        if subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, check=False).returncode \
-                == 2 or not results.is_file():
-            sys.exit(f"the benchmark did not run (its error is above); nothing measured in {root}")
+        code = subprocess.run(command, cwd=REPO, stdout=subprocess.DEVNULL, check=False).returncode
+        if code == 2 or not results.is_file():
+            print(f"the benchmark did not run (its error is above); nothing measured in {root}",
+                  file=sys.stderr)
+            sys.exit(2 if code == 2 else 1)
         rows = [json.loads(line) for line in results.read_text("utf-8").splitlines()]
         by_model = {
             name: [r for r in rows if Path(r["model"]["checkpoint"] or "").stem == name]

@@ -1,7 +1,7 @@
 """Where an ONNX bundle spends its time: onnxruntime's profiler, summed by operator type.
 
 Runs the bundle's `model.onnx` at batch 1 on random inputs of its own shapes, with the session
-settings `python -m benchmark` uses (all graph optimizations, sequential, --threads), and prints
+settings `python -m benchmark` uses (vqa.runtimes.onnx_runtime.session_options), and prints
 each operator type's milliseconds a run and share, largest first. Operator types are those of the
 optimized graph (e.g. DynamicQuantizeMatMul for an int8 linear, FusedMatMul for attention scores).
 
@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
+from vqa.runtimes.onnx_runtime import session_options
 
 _NUMPY = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
 
@@ -45,11 +47,7 @@ def main() -> None:
         parser.error(f"{args.bundle}: no model.onnx (not an ONNX bundle of python -m export)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = args.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(args.threads)
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])

@@ -295,8 +295,8 @@ def test_executorch_records_what_runs_in_xnnpack(exported):
     beit3_tiny by hand: 2 layers x 4 LayerNorms (attention input, attention sub-LN, FFN input,
     FFN sub-LN) x 2 multiway copies (image, text), plus the pooler's and the head's: 18."""
     for precision in ("fp32", "int8"):
-        delegation = read_bundle(exported[("executorch", precision)].path).manifest["runtime"][
-            "delegation"]
+        runtime = read_bundle(exported[("executorch", precision)].path).manifest["runtime"]
+        delegation = runtime["delegation"]
         assert delegation["delegate_calls"] >= 1 and delegation["delegated_ops"] > 0
         assert delegation["non_delegated_ops"] == sum(delegation["non_delegated"].values())
         outside = delegation["non_delegated"]
@@ -304,6 +304,5 @@ def test_executorch_records_what_runs_in_xnnpack(exported):
         assert outside["aten.native_layer_norm.default"] == 2 * 2 * 2 * 2 + 2
         # Attention head by head: its matmuls and softmax inside, none of the mask guards
         # (any, where) that scaled_dot_product_attention's decomposition leaves outside.
-        runtime = read_bundle(exported[("executorch", precision)].path).manifest["runtime"]
         assert runtime["attention"] == "headwise"
         assert not {"aten.any.dim", "aten.where.self", "aten._softmax.default"} & set(outside)

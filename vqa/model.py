@@ -125,7 +125,7 @@ ATTENTION = {
     "explicit": MultiheadAttention,
 }
 """The attention forwards of one set of parameters: fused SDPA (the default), head by head for
-PyTorch Mobile 1.13, and torchscale's own explicit code (the reference)."""
+the ExecuTorch and TorchScript-mobile exports, and torchscale's explicit code (the reference)."""
 
 
 def set_attention(model: nn.Module, kind: str = "fused") -> int:

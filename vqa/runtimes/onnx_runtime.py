@@ -10,20 +10,28 @@ import onnxruntime as ort
 from vqa.runtimes import LoadedModel, RuntimeOptions, output_logits
 
 
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """Every graph optimization; with `threads`, that many intra-op threads and no inter-op
+    parallelism, so that one figure means one thread count."""
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return options
+
+
 class OnnxRuntimeModel(LoadedModel):
     runtime_name = "onnxruntime"
 
     def __init__(self, path: Path, options: RuntimeOptions) -> None:
         super().__init__(path, options)
-        session_options = ort.SessionOptions()
         if options.threads:
-            session_options.intra_op_num_threads = options.threads
-            session_options.inter_op_num_threads = 1
-            session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
             self.details["intra_op_threads"] = options.threads
-        session_options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(
-            str(path), sess_options=session_options, providers=["CPUExecutionProvider"]
+            str(path), sess_options=session_options(options.threads),
+            providers=["CPUExecutionProvider"],
         )
         actual = [i.name for i in self.session.get_inputs()]
         if sorted(actual) != sorted(options.input_names):
