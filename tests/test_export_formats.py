@@ -11,6 +11,7 @@ import warnings
 import coremltools as ct
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 import torch
 from torch.utils.mobile_optimizer import optimize_for_mobile
@@ -196,6 +197,50 @@ def test_onnx_graph_and_quantization(exported):
     quantization = int8.manifest["quantization"]
     assert quantization["weight_dtype"] == "int8" and quantization["per_channel"]
     assert quantization["reduce_range"] is True and quantization["x86_vnni"] is False
+    # attention: no fp32 matmul of two computed tensors is left; two int8 ones a layer
+    constants = {t.name for t in graph.initializer}
+    computed = [n for n in graph.node if n.op_type in ("MatMul", "MatMulInteger")
+                and n.input[1] not in constants]
+    assert {n.op_type for n in computed} == {"MatMulInteger"}
+    assert len(computed) == 2 * 2 == quantization["attention"]["matmuls"]  # beit3_tiny: 2 layers
+    assert "7 bits" in quantization["attention"]["right"]
+
+
+@pytest.mark.parametrize("seven_bit", [False, True])
+def test_onnx_int8_attention_is_the_hand_quantized_product(tmp_path, seven_bit):
+    """A matmul of two computed tensors, as attention's, after the rewrite: onnxruntime's result
+    equals the product quantized by hand (left operand uint8 over [min(0, a), max(0, b)], right
+    operand symmetric int8, both per tensor), and stays near the fp32 product."""
+    from onnx import TensorProto, helper
+
+    from export.onnx_runtime import _quantize_attention
+
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal((2, 3, 7, 16)) + 0.5).astype(np.float32)
+    b = rng.standard_normal((2, 3, 16, 5)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"], name="scores")], "attention",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, list(a.shape)),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, list(b.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 7, 5])],
+    )
+    path = tmp_path / "matmul.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    assert _quantize_attention(path, seven_bit=seven_bit) == 1
+    onnx.checker.check_model(str(path), full_check=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (y,) = session.run(None, {"a": a, "b": b})
+
+    low, high = min(0.0, float(a.min())), max(0.0, float(a.max()))
+    a_scale = np.float32((high - low) / 255)
+    a_zero = np.clip(np.rint(-low / a_scale), 0, 255)
+    a_q = np.clip(np.rint(a / a_scale) + a_zero, 0, 255)
+    b_scale = np.float32(np.abs(b).max() / (64 if seven_bit else 127))
+    b_q = np.clip(np.rint(b / b_scale), -128, 127)
+    expected = ((a_q - a_zero) @ b_q) * (a_scale * b_scale)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-4)
+    assert np.abs(b_q).max() == (64 if seven_bit else 127)
+    assert np.abs(y - a @ b).max() < 0.1 * np.abs(a @ b).max()
 
 
 def _largest_quantized_weight(path) -> int:
