@@ -1,0 +1,249 @@
+"""How far easy-VQA recipes get within a fixed training budget: a grid of runs, on a GPU or CPU.
+
+Each run trains with the project's own parts (vqa.model's configs and scratch initialisation,
+train.optim's AdamW groups and warm-up + cosine schedule, train.sampler's answer-type balanced
+order, train.losses' soft BCE or distillation loss, gradient clipping at 1.0, fp32), with the
+whole data set preloaded as tensors on the device, so that a GPU runs the small models of the
+demo quickly. The arithmetic of a step is that of `python -m train` with the same global batch;
+what it measures is accuracy after a number of samples, not speed. Epochs in the grids are the
+share of an epoch each recipe gets in the demo's budget on 2 CPU cores (about 8 minutes for the
+teacher, 4.5 for the student), from each model's training speed on such a machine.
+
+Prints each run's accuracy on the first 1,000 val questions every quarter epoch (all / yes-no),
+then on the whole test split; rows go to OUT/results.jsonl. Students of the `students` grid are
+distilled from the run of the `teachers` grid (within the budget) with the best final val
+accuracy.
+
+    python scripts/sweep_easy_vqa.py --grid teachers,students --device cuda --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from train.data import answer_type_weights
+from train.losses import distill_loss, soft_bce
+from train.optim import OptimConfig, build_optimizer, build_scheduler
+from train.sampler import EpochOrder
+from vqa.answers import AnswerVocab
+from vqa.configs import BEiT3Config, get_config, list_configs, register_config
+from vqa.data.dataset import load_image
+from vqa.data.easy_vqa import easy_vqa_answers, load_easy_vqa
+from vqa.model import count_parameters, create_model, reinit_for_scratch
+from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.transforms import eval_transform
+
+TEACHER = "beit3_easyvqa_teacher"
+STUDENT = "beit3_easyvqa_student"
+EXTRA_ARCHS = {
+    "sweep_192x3": {"embed_dim": 192, "depth": 3, "num_heads": 6, "mlp_dim": 768},
+    "sweep_128x4h8": {"embed_dim": 128, "depth": 4, "num_heads": 8, "mlp_dim": 512},
+}
+"""Wider teachers tried beside the recipe's (at least 4x the student's parameters)."""
+GRIDS: dict[str, list[dict[str, Any]]] = {
+    "teachers": [
+        {"name": "t-3e-4", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 2.75},
+        {"name": "t-3e-4-seed1", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 2.75,
+         "seed": 1},
+        {"name": "t-6e-4", "arch": TEACHER, "lr": 6e-4, "warmup": 100, "epochs": 2.75},
+        {"name": "t-1e-3", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75},
+        {"name": "t-1e-3-seed1", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+         "seed": 1},
+        {"name": "t-1.5e-3", "arch": TEACHER, "lr": 1.5e-3, "warmup": 300, "epochs": 2.75},
+        {"name": "t-2e-3", "arch": TEACHER, "lr": 2e-3, "warmup": 500, "epochs": 2.75},
+        {"name": "t-1e-3-wd0", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+         "wd": 0.0},
+        {"name": "t-1e-3-wd0.2", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+         "wd": 0.2},
+        {"name": "t-1e-3-noclip", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+         "clip": 0.0},
+        {"name": "t-1e-3-batch64", "arch": TEACHER, "lr": 1e-3, "warmup": 150, "epochs": 2.9,
+         "batch": 64},
+        {"name": "t-6e-4-batch16", "arch": TEACHER, "lr": 6e-4, "warmup": 200, "epochs": 2.4,
+         "batch": 16},
+        {"name": "t-3e-4-4ep", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 4.0},
+        {"name": "t-1e-3-4ep", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 4.0},
+        {"name": "t-8heads-3e-4", "arch": "sweep_128x4h8", "lr": 3e-4, "warmup": 100,
+         "epochs": 2.6},
+        {"name": "t-192x3-6e-4", "arch": "sweep_192x3", "lr": 6e-4, "warmup": 300,
+         "epochs": 2.0},
+        {"name": "t-192x3-6e-4-seed1", "arch": "sweep_192x3", "lr": 6e-4, "warmup": 300,
+         "epochs": 2.0, "seed": 1},
+    ],
+    "students": [
+        {"name": "s-1e-3-batch64", "arch": STUDENT, "lr": 1e-3, "warmup": 150, "epochs": 5.5,
+         "batch": 64},
+        {"name": "s-1e-3-3.5ep", "arch": STUDENT, "lr": 1e-3, "warmup": 300, "epochs": 3.5},
+    ],
+}
+
+
+def register_archs() -> None:
+    for name, dims in EXTRA_ARCHS.items():
+        if name not in list_configs():
+            register_config(
+                BEiT3Config(name, img_size=64, patch_size=8, max_text_positions=32, **dims)
+            )
+
+
+def load_data(
+    work: Path, limit_train: int | None = None, limit_test: int | None = None
+) -> dict[str, Any]:
+    """Every split as tensors: image index, question ids and padding, targets, answer."""
+    train = load_easy_vqa("train", limit=limit_train)
+    val, test = load_easy_vqa("val", limit=1000), load_easy_vqa("test", limit=limit_test)
+    splits = {"train": train, "val": val, "test": test}
+    tokenizer = Tokenizer(
+        train_sentencepiece((s.question for s in train), work / "easy_vqa.spm", vocab_size=1000),
+        max_len=22,
+    )
+    vocab = AnswerVocab.from_list(easy_vqa_answers())
+    transform = eval_transform(64)
+    image_index: dict[str, int] = {}
+    pixels: list[torch.Tensor] = []
+    data: dict[str, Any] = {"vocab_size": tokenizer.vocab_size,
+                            "weights": answer_type_weights(train)}
+    for split, samples in splits.items():
+        rows: dict[str, list[Any]] = {k: [] for k in ("img", "q", "pad", "y", "yesno")}
+        for sample in samples:
+            if sample.image_path not in image_index:
+                image_index[sample.image_path] = len(pixels)
+                pixels.append(transform(load_image(sample.image_path)))
+            ids, pad = tokenizer.encode(sample.question)
+            rows["img"].append(image_index[sample.image_path])
+            rows["q"].append(ids)
+            rows["pad"].append(pad)
+            rows["y"].append(vocab.targets(sample.answers))
+            rows["yesno"].append(sample.answer_type == "yes/no")
+        y = torch.stack(rows["y"])
+        data[split] = {"img": torch.tensor(rows["img"]), "q": torch.tensor(rows["q"]),
+                       "pad": torch.tensor(rows["pad"]), "y": y, "answer": y.argmax(-1),
+                       "yesno": torch.tensor(rows["yesno"])}
+    data["pixels"] = torch.stack(pixels)
+    return data
+
+
+def on(data: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict)
+                else v.to(device) if isinstance(v, torch.Tensor) else v)
+            for k, v in data.items()}
+
+
+@torch.no_grad()
+def logits_of(model: torch.nn.Module, data: dict[str, Any], split: str) -> torch.Tensor:
+    part = data[split]
+    model.eval()
+    out = [model(data["pixels"][part["img"][s : s + 1024]], part["q"][s : s + 1024],
+                 part["pad"][s : s + 1024]) for s in range(0, len(part["q"]), 1024)]
+    model.train()
+    return torch.cat(out)
+
+
+def accuracy(model: torch.nn.Module, data: dict[str, Any], split: str) -> tuple[float, float]:
+    """Percent right on all questions and on the yes/no ones (one answer a question: the
+    official metric is exact match here)."""
+    part = data[split]
+    right = logits_of(model, data, split).argmax(-1) == part["answer"]
+    return (round(100 * right.float().mean().item(), 2),
+            round(100 * right[part["yesno"]].float().mean().item(), 2))
+
+
+def train_run(
+    run: dict[str, Any], data: dict[str, Any], teacher_logits: torch.Tensor | None
+) -> tuple[dict[str, Any], torch.nn.Module]:
+    device = data["pixels"].device
+    config = get_config(run["arch"], img_size=64, num_answers=13, drop_path_rate=0.0).replace(
+        vocab_size=data["vocab_size"]
+    )
+    torch.manual_seed(run.get("seed", 0))
+    model = create_model(config)
+    reinit_for_scratch(model)
+    model.to(device).train()
+    batch = run.get("batch", 32)
+    train = data["train"]
+    order = EpochOrder(len(train["q"]), batch, seed=run.get("seed", 0),
+                       weights=data["weights"].cpu())
+    per_epoch = order.steps_per_epoch
+    total = max(2, round(run["epochs"] * per_epoch))
+    optim = OptimConfig(lr=run["lr"], weight_decay=run.get("wd", 0.05), head_lr_mult=1.0,
+                        min_lr=1e-6, warmup_steps=min(run["warmup"], total - 1))
+    optimizer = build_optimizer(model, optim, model.num_layers())
+    scheduler = build_scheduler(optimizer, optim, total)
+    curve = []
+    start = time.perf_counter()
+    step = 0
+    while step < total:
+        drawn = order.order(step // per_epoch).to(device)
+        for b in range(min(per_epoch, total - step)):
+            index = drawn[b * batch : (b + 1) * batch]
+            logits = model(data["pixels"][train["img"][index]], train["q"][index],
+                           train["pad"][index])
+            if teacher_logits is None:
+                loss = soft_bce(logits, train["y"][index])
+            else:
+                loss, _ = distill_loss(logits, teacher_logits[index], train["y"][index],
+                                       kind="sigmoid", temperature=1.0, hard_weight=0.5)
+            loss.backward()
+            if run.get("clip", 1.0):
+                torch.nn.utils.clip_grad_norm_(model.parameters(), run.get("clip", 1.0))
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            step += 1
+            if step % max(1, per_epoch // 4) == 0 or step == total:
+                curve.append([round(step / per_epoch, 2), *accuracy(model, data, "val")])
+    test, test_yesno = accuracy(model, data, "test")
+    row = {"name": run["name"], "run": run, "parameters": count_parameters(model),
+           "steps": total, "test": test, "test_yesno": test_yesno, "val_curve": curve,
+           "seconds": round(time.perf_counter() - start, 1)}
+    return row, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", default="teachers,students",
+                        help=f"comma-separated grids: {', '.join(GRIDS)}")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="multiply every run's epochs (a small value tries the script out)")
+    args = parser.parse_args()
+    grids = args.grid.split(",")
+    if unknown := [g for g in grids if g not in GRIDS]:
+        parser.error(f"--grid: unknown grid(s) {', '.join(unknown)}; expected {', '.join(GRIDS)}")
+    if args.out.exists() and any(args.out.iterdir()):
+        parser.error(f"--out {args.out}: exists and is not empty")
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    register_archs()
+    data = on(load_data(args.out), torch.device(args.device))
+    teacher: tuple[float, torch.Tensor] | None = None
+    with (args.out / "results.jsonl").open("w", encoding="utf-8") as results:
+        for grid in grids:
+            for run in GRIDS[grid]:
+                distilled = grid == "students"
+                if distilled and teacher is None:
+                    parser.error("--grid students distils from the teachers grid's best run: "
+                                 "give --grid teachers,students")
+                run = {**run, "epochs": run["epochs"] * args.scale}
+                row, model = train_run(run, data, teacher[1] if distilled else None)
+                results.write(json.dumps(row) + "\n")
+                results.flush()
+                curve = " ".join(f"{e}:{a}/{y}" for e, a, y in row["val_curve"])
+                print(f"{row['name']:<20} test {row['test']:6.2f} % (yes/no "
+                      f"{row['test_yesno']:6.2f} %)  val by epoch {curve}", flush=True)
+                val = row["val_curve"][-1][1]
+                budget = run["epochs"] <= 3  # the 4-epoch runs show the curve past the budget
+                if grid == "teachers" and budget and (teacher is None or val > teacher[0]):
+                    teacher = (val, logits_of(model, data, "train").detach())
+
+
+if __name__ == "__main__":
+    main()
