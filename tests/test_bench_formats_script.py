@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -11,15 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "bench_formats.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("bench_formats", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def test_a_rerun_gets_paths_of_its_own(tmp_path: Path) -> None:
-    script = _script()
+def test_a_rerun_gets_paths_of_its_own(tmp_path: Path, load_script) -> None:
+    script = load_script("bench_formats")
     assert script._new_run_paths(tmp_path) == (tmp_path / "results.jsonl", tmp_path / "report")
     (tmp_path / "results.jsonl").write_text('{"old": 1}\n')
     (tmp_path / "report").mkdir()
@@ -30,8 +23,8 @@ def test_a_rerun_gets_paths_of_its_own(tmp_path: Path) -> None:
     assert (tmp_path / "results.jsonl").read_text() == '{"old": 1}\n'
 
 
-def test_core_ml_size_target_is_the_same_bytes_a_weight() -> None:
-    script = _script()
+def test_core_ml_size_target_is_the_same_bytes_a_weight(load_script) -> None:
+    script = load_script("bench_formats")
     # int8 is 1 byte a weight: 0.27 of fp32's 4 bytes is 1.08 bytes, i.e. 0.54 of fp16's 2.
     assert script._size_target("onnx") == 0.27
     assert abs(script._size_target("coreml") - 1.08 / 2) < 1e-12

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "sweep_easy_vqa.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("sweep_easy_vqa", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-def test_two_steps_match_the_trainers(tmp_path: Path) -> None:
+def test_two_steps_match_the_trainers(tmp_path: Path, load_script) -> None:
     """The student's recipe file (one process, batch 16), two optimizer steps on the first 64
     training questions: the weights the trainer writes (with its own data loader, tokenizer and
     schedule) are the sweep's with the same learning rate and warm-up."""
@@ -38,7 +31,7 @@ def test_two_steps_match_the_trainers(tmp_path: Path) -> None:
     )
     trained = read_checkpoint(out / "last.pth").state_dict
 
-    script = _script()
+    script = load_script("sweep_easy_vqa")
     data = script.load_data(tmp_path, limit_train=64, limit_test=8)
     # 64 questions in batches of 16: 4 steps an epoch, and the trainer stopped after 2
     row, model = script.train_run({**recipe, "name": "same", "epochs": 0.5}, data, None)
