@@ -2,12 +2,14 @@
 
 Each run trains with the project's own parts (vqa.model's configs and scratch initialisation,
 train.optim's AdamW groups and warm-up + cosine schedule, train.sampler's answer-type balanced
-order, train.losses' soft BCE or distillation loss, gradient clipping at 1.0, fp32), with the
-whole data set preloaded as tensors on the device, so that a GPU runs the small models of the
-demo quickly. The arithmetic of a step is that of `python -m train` with the same global batch;
-what it measures is accuracy after a number of samples, not speed. Epochs in the grids are the
-share of an epoch each recipe gets in the demo's budget on 2 CPU cores (about 8 minutes for the
-teacher, 4.5 for the student), from each model's training speed on such a machine.
+order, train.losses' soft BCE or distillation loss, fp32) and the demo's recipe files
+(recipes/easy_vqa_teacher.toml, easy_vqa_student.toml: sizes, optimisation, clipping, distillation
+loss), of which a grid run changes only the keys it names; the whole data set is preloaded as
+tensors on the device, so that a GPU runs the small models of the demo quickly. The arithmetic of a
+step is that of `python -m train` with the same global batch; what it measures is accuracy after a
+number of samples, not speed. Epochs in the grids are the share of an epoch each recipe gets in the
+demo's budget on 2 CPU cores (about 8 minutes for the teacher, 4.5 for the student), from each
+model's training speed on such a machine.
 
 Prints each run's accuracy on the first 1,000 val questions every quarter epoch (all / yes-no),
 then on the whole test split; rows go to OUT/results.jsonl. Students of the `students` grid are
@@ -27,9 +29,11 @@ from typing import Any
 
 import torch
 
+from train.components import EASY_VQA_SPM_PIECES
 from train.data import answer_type_weights
 from train.losses import distill_loss, soft_bce
 from train.optim import OptimConfig, build_optimizer, build_scheduler
+from train.recipe import resolve
 from train.sampler import EpochOrder
 from vqa.answers import AnswerVocab
 from vqa.configs import BEiT3Config, get_config, list_configs, register_config
@@ -39,8 +43,14 @@ from vqa.model import count_parameters, create_model, reinit_for_scratch
 from vqa.tokenizer import Tokenizer, train_sentencepiece
 from vqa.transforms import eval_transform
 
-TEACHER = "beit3_easyvqa_teacher"
-STUDENT = "beit3_easyvqa_student"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPES = {
+    "teachers": ("finetune", ROOT / "recipes" / "easy_vqa_teacher.toml"),
+    "students": ("distill", ROOT / "recipes" / "easy_vqa_student.toml"),
+}
+"""The recipe behind each grid: what a run does not name is the recipe's."""
+DEMO_PROCESSES = 2
+"""Training processes of `make demo`: a recipe's batch size is per process."""
 EXTRA_ARCHS = {
     "sweep_192x3": {"embed_dim": 192, "depth": 3, "num_heads": 6, "mlp_dim": 768},
     "sweep_128x4h8": {"embed_dim": 128, "depth": 4, "num_heads": 8, "mlp_dim": 512},
@@ -48,27 +58,27 @@ EXTRA_ARCHS = {
 """Wider teachers tried beside the recipe's (at least 4x the student's parameters)."""
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "teachers": [
-        {"name": "t-3e-4", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 2.75},
-        {"name": "t-3e-4-seed1", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 2.75,
+        {"name": "t-3e-4", "lr": 3e-4, "warmup": 100, "epochs": 2.75},
+        {"name": "t-3e-4-seed1", "lr": 3e-4, "warmup": 100, "epochs": 2.75,
          "seed": 1},
-        {"name": "t-6e-4", "arch": TEACHER, "lr": 6e-4, "warmup": 100, "epochs": 2.75},
-        {"name": "t-1e-3", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75},
-        {"name": "t-1e-3-seed1", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+        {"name": "t-6e-4", "lr": 6e-4, "warmup": 100, "epochs": 2.75},
+        {"name": "t-1e-3", "lr": 1e-3, "warmup": 300, "epochs": 2.75},
+        {"name": "t-1e-3-seed1", "lr": 1e-3, "warmup": 300, "epochs": 2.75,
          "seed": 1},
-        {"name": "t-1.5e-3", "arch": TEACHER, "lr": 1.5e-3, "warmup": 300, "epochs": 2.75},
-        {"name": "t-2e-3", "arch": TEACHER, "lr": 2e-3, "warmup": 500, "epochs": 2.75},
-        {"name": "t-1e-3-wd0", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+        {"name": "t-1.5e-3", "lr": 1.5e-3, "warmup": 300, "epochs": 2.75},
+        {"name": "t-2e-3", "lr": 2e-3, "warmup": 500, "epochs": 2.75},
+        {"name": "t-1e-3-wd0", "lr": 1e-3, "warmup": 300, "epochs": 2.75,
          "wd": 0.0},
-        {"name": "t-1e-3-wd0.2", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+        {"name": "t-1e-3-wd0.2", "lr": 1e-3, "warmup": 300, "epochs": 2.75,
          "wd": 0.2},
-        {"name": "t-1e-3-noclip", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 2.75,
+        {"name": "t-1e-3-noclip", "lr": 1e-3, "warmup": 300, "epochs": 2.75,
          "clip": 0.0},
-        {"name": "t-1e-3-batch64", "arch": TEACHER, "lr": 1e-3, "warmup": 150, "epochs": 2.9,
+        {"name": "t-1e-3-batch64", "lr": 1e-3, "warmup": 150, "epochs": 2.9,
          "batch": 64},
-        {"name": "t-6e-4-batch16", "arch": TEACHER, "lr": 6e-4, "warmup": 200, "epochs": 2.4,
+        {"name": "t-6e-4-batch16", "lr": 6e-4, "warmup": 200, "epochs": 2.4,
          "batch": 16},
-        {"name": "t-3e-4-4ep", "arch": TEACHER, "lr": 3e-4, "warmup": 100, "epochs": 4.0},
-        {"name": "t-1e-3-4ep", "arch": TEACHER, "lr": 1e-3, "warmup": 300, "epochs": 4.0},
+        {"name": "t-3e-4-4ep", "lr": 3e-4, "warmup": 100, "epochs": 4.0},
+        {"name": "t-1e-3-4ep", "lr": 1e-3, "warmup": 300, "epochs": 4.0},
         {"name": "t-8heads-3e-4", "arch": "sweep_128x4h8", "lr": 3e-4, "warmup": 100,
          "epochs": 2.6},
         {"name": "t-192x3-6e-4", "arch": "sweep_192x3", "lr": 6e-4, "warmup": 300,
@@ -77,11 +87,16 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
          "epochs": 2.0, "seed": 1},
     ],
     "students": [
-        {"name": "s-1e-3-batch64", "arch": STUDENT, "lr": 1e-3, "warmup": 150, "epochs": 5.5,
+        {"name": "s-1e-3-batch64", "lr": 1e-3, "warmup": 150, "epochs": 5.5,
          "batch": 64},
-        {"name": "s-1e-3-3.5ep", "arch": STUDENT, "lr": 1e-3, "warmup": 300, "epochs": 3.5},
+        {"name": "s-1e-3-3.5ep", "lr": 1e-3, "warmup": 300, "epochs": 3.5},
     ],
 }
+
+
+def recipe(grid: str) -> argparse.Namespace:
+    command, path = RECIPES[grid]
+    return resolve([command, "--config", str(path), "--data", "easy-vqa", "--out", "-"])
 
 
 def register_archs() -> None:
@@ -93,18 +108,20 @@ def register_archs() -> None:
 
 
 def load_data(
-    work: Path, limit_train: int | None = None, limit_test: int | None = None
+    work: Path, sizes: argparse.Namespace, limit_train: int | None = None,
+    limit_test: int | None = None,
 ) -> dict[str, Any]:
     """Every split as tensors: image index, question ids and padding, targets, answer."""
     train = load_easy_vqa("train", limit=limit_train)
     val, test = load_easy_vqa("val", limit=1000), load_easy_vqa("test", limit=limit_test)
     splits = {"train": train, "val": val, "test": test}
     tokenizer = Tokenizer(
-        train_sentencepiece((s.question for s in train), work / "easy_vqa.spm", vocab_size=1000),
-        max_len=22,
+        train_sentencepiece((s.question for s in train), work / "easy_vqa.spm",
+                            vocab_size=EASY_VQA_SPM_PIECES),
+        max_len=sizes.text_len,
     )
     vocab = AnswerVocab.from_list(easy_vqa_answers())
-    transform = eval_transform(64)
+    transform = eval_transform(sizes.img_size)
     image_index: dict[str, int] = {}
     pixels: list[torch.Tensor] = []
     data: dict[str, Any] = {"vocab_size": tokenizer.vocab_size,
@@ -155,24 +172,29 @@ def accuracy(model: torch.nn.Module, data: dict[str, Any], split: str) -> tuple[
 
 
 def train_run(
-    run: dict[str, Any], data: dict[str, Any], teacher_logits: torch.Tensor | None
+    run: dict[str, Any], base: argparse.Namespace, data: dict[str, Any],
+    teacher_logits: torch.Tensor | None,
 ) -> tuple[dict[str, Any], torch.nn.Module]:
+    """One run: `base` (a recipe's settings) with the keys `run` names (arch, lr, warmup, wd,
+    clip, seed, batch: global, epochs)."""
     device = data["pixels"].device
-    config = get_config(run["arch"], img_size=64, num_answers=13, drop_path_rate=0.0).replace(
-        vocab_size=data["vocab_size"]
-    )
-    torch.manual_seed(run.get("seed", 0))
+    arch, seed = run.get("arch", base.arch), run.get("seed", base.seed)
+    config = get_config(arch, img_size=base.img_size, num_answers=len(easy_vqa_answers()),
+                        drop_path_rate=base.drop_path).replace(vocab_size=data["vocab_size"])
+    torch.manual_seed(seed)
     model = create_model(config)
     reinit_for_scratch(model)
     model.to(device).train()
-    batch = run.get("batch", 32)
+    batch = run.get("batch", base.batch_size * DEMO_PROCESSES)
+    clip = run.get("clip", base.clip_grad)
     train = data["train"]
-    order = EpochOrder(len(train["q"]), batch, seed=run.get("seed", 0),
-                       weights=data["weights"].cpu())
+    order = EpochOrder(len(train["q"]), batch, seed=seed, weights=data["weights"].cpu())
     per_epoch = order.steps_per_epoch
     total = max(2, round(run["epochs"] * per_epoch))
-    optim = OptimConfig(lr=run["lr"], weight_decay=run.get("wd", 0.05), head_lr_mult=1.0,
-                        min_lr=1e-6, warmup_steps=min(run["warmup"], total - 1))
+    optim = OptimConfig(lr=run.get("lr", base.lr), weight_decay=run.get("wd", base.weight_decay),
+                        head_lr_mult=base.head_lr_mult, layer_decay=base.layer_decay,
+                        min_lr=base.min_lr,
+                        warmup_steps=min(run.get("warmup", base.warmup_steps), total - 1))
     optimizer = build_optimizer(model, optim, model.num_layers())
     scheduler = build_scheduler(optimizer, optim, total)
     curve = []
@@ -188,10 +210,11 @@ def train_run(
                 loss = soft_bce(logits, train["y"][index])
             else:
                 loss, _ = distill_loss(logits, teacher_logits[index], train["y"][index],
-                                       kind="sigmoid", temperature=1.0, hard_weight=0.5)
+                                       kind=base.kd, temperature=base.temperature,
+                                       hard_weight=base.hard_weight)
             loss.backward()
-            if run.get("clip", 1.0):
-                torch.nn.utils.clip_grad_norm_(model.parameters(), run.get("clip", 1.0))
+            if clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
@@ -217,30 +240,33 @@ def main() -> None:
     grids = args.grid.split(",")
     if unknown := [g for g in grids if g not in GRIDS]:
         parser.error(f"--grid: unknown grid(s) {', '.join(unknown)}; expected {', '.join(GRIDS)}")
+    if "students" in grids and "teachers" not in grids[: grids.index("students")]:
+        parser.error("--grid students distils from the teachers grid's best run: "
+                     "give --grid teachers,students")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA device is available here")
     if args.out.exists() and any(args.out.iterdir()):
         parser.error(f"--out {args.out}: exists and is not empty")
     args.out.mkdir(parents=True, exist_ok=True)
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     register_archs()
-    data = on(load_data(args.out), torch.device(args.device))
+    data = on(load_data(args.out, recipe("teachers")), torch.device(args.device))
     teacher: tuple[float, torch.Tensor] | None = None
     with (args.out / "results.jsonl").open("w", encoding="utf-8") as results:
         for grid in grids:
+            base = recipe(grid)
             for run in GRIDS[grid]:
-                distilled = grid == "students"
-                if distilled and teacher is None:
-                    parser.error("--grid students distils from the teachers grid's best run: "
-                                 "give --grid teachers,students")
-                run = {**run, "epochs": run["epochs"] * args.scale}
-                row, model = train_run(run, data, teacher[1] if distilled else None)
+                budget = run["epochs"] <= 3  # the 4-epoch runs show the curve past the budget
+                scaled = {**run, "epochs": run["epochs"] * args.scale}
+                logits = teacher[1] if grid == "students" and teacher else None
+                row, model = train_run(scaled, base, data, logits)
                 results.write(json.dumps(row) + "\n")
                 results.flush()
                 curve = " ".join(f"{e}:{a}/{y}" for e, a, y in row["val_curve"])
                 print(f"{row['name']:<20} test {row['test']:6.2f} % (yes/no "
                       f"{row['test_yesno']:6.2f} %)  val by epoch {curve}", flush=True)
                 val = row["val_curve"][-1][1]
-                budget = run["epochs"] <= 3  # the 4-epoch runs show the curve past the budget
                 if grid == "teachers" and budget and (teacher is None or val > teacher[0]):
                     teacher = (val, logits_of(model, data, "train").detach())
 

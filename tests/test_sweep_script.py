@@ -32,9 +32,10 @@ def test_two_steps_match_the_trainers(tmp_path: Path, load_script) -> None:
     trained = read_checkpoint(out / "last.pth").state_dict
 
     script = load_script("sweep_easy_vqa")
-    data = script.load_data(tmp_path, limit_train=64, limit_test=8)
+    base = script.recipe("students")
+    data = script.load_data(tmp_path, base, limit_train=64, limit_test=8)
     # 64 questions in batches of 16: 4 steps an epoch, and the trainer stopped after 2
-    row, model = script.train_run({**recipe, "name": "same", "epochs": 0.5}, data, None)
+    row, model = script.train_run({**recipe, "name": "same", "epochs": 0.5}, base, data, None)
     assert row["steps"] == 2
     swept = model.state_dict()
     assert swept.keys() == trained.keys()
