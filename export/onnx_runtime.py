@@ -5,7 +5,8 @@ dynamo exporter writes external data and defeats onnxruntime's quantization pre-
 int8 is onnxruntime's dynamic quantization of MatMul and Gather (the embeddings), per channel,
 with int8 weights (QInt8: the u8s8 kernels; uint8 weights run the u8u8 ones, no faster than fp32),
 and then attention's two matmuls a layer (scores and weighted sum), which quantize_dynamic leaves
-in fp32: both operands quantized per tensor at run time (`_quantize_attention`).
+in fp32 (`export.onnx_attention`). Every precision starts from the exported graph without the
+multiway split's copies (`export.onnx_multiway`).
 On x86 without VNNI the u8s8 kernels sum pairs in saturating 16 bits, which full-range weights
 overflow; so --target x86_64 quantizes weights to 7 bits (reduce_range) unless --x86-vnni says
 the target has VNNI. ARM targets get full-range weights.
@@ -28,11 +29,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from onnx import helper, numpy_helper
 from onnxruntime.quantization import QuantType, quantize_dynamic
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from torch import nn
@@ -48,6 +47,8 @@ from export.formats import (
     ParityPlan,
 )
 from export.host import runs_signed_int8_matmul_exactly
+from export.onnx_attention import AttentionRewrite, quantize_attention
+from export.onnx_multiway import shapes_without_concat, split_streams
 
 MODEL_FILE = "model.onnx"
 ORT_FILE = "model.ort"
@@ -69,7 +70,9 @@ def reduce_range(settings: ExportSettings) -> bool:
     return settings.target == "x86_64" and not settings.x86_vnni
 
 
-def _torch_export(model: nn.Module, example: Inputs, path: Path) -> None:
+def _torch_export(model: nn.Module, example: Inputs, path: Path) -> int:
+    """The traced graph with the multiway streams apart (`split_streams`); returns how many
+    slices now read a concatenation's input."""
     axes = {name: {0: "batch"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
     with torch.no_grad(), warnings.catch_warnings():
         for category in (torch.jit.TracerWarning, DeprecationWarning, FutureWarning):
@@ -84,6 +87,10 @@ def _torch_export(model: nn.Module, example: Inputs, path: Path) -> None:
             output_names=[OUTPUT_NAME],
             dynamic_axes=axes,
         )
+    graph = onnx.load(str(path))
+    bypassed = split_streams(graph)
+    onnx.save(graph, str(path))
+    return bypassed
 
 
 def _classifier(model: onnx.ModelProto) -> str:
@@ -172,58 +179,6 @@ def _int4_quantization(block: int) -> dict[str, Any]:
     }
 
 
-def _quantize_attention(path: Path, *, seven_bit: bool) -> int:
-    """int8 attention: the matmuls of two computed tensors (scores, weighted sum) in place.
-
-    quantize_dynamic quantizes only matmuls with a constant weight, and leaves attention's two
-    a layer in fp32, where they take about a third of an int8 base model's time at 480 px. Each
-    becomes DynamicQuantizeLinear of the left operand (uint8, per tensor), the right operand
-    scaled by its largest magnitude to int8 (symmetric, per tensor; 7 bits where the weights
-    are), MatMulInteger (the u8s8 kernels) and the product of both scales. Returns their number.
-    """
-    model = onnx.load(str(path))
-    graph = model.graph
-    constants = {t.name for t in graph.initializer}
-    constants |= {out for node in graph.node if node.op_type == "Constant" for out in node.output}
-    top, tiny, zero = "attention_int8/top", "attention_int8/tiny", "attention_int8/zero"
-    graph.initializer.extend([
-        numpy_helper.from_array(np.array(64.0 if seven_bit else 127.0, np.float32), top),
-        numpy_helper.from_array(np.array(np.finfo(np.float32).tiny, np.float32), tiny),
-        numpy_helper.from_array(np.array(0, np.int8), zero),
-    ])
-    nodes, count = [], 0
-    for node in graph.node:
-        if node.op_type != "MatMul" or any(name in constants for name in node.input):
-            nodes.append(node)
-            continue
-        count += 1
-        a, b = node.input
-        p = f"{node.name or node.output[0]}/int8"
-        nodes += [
-            helper.make_node("DynamicQuantizeLinear", [a], [f"{p}/a", f"{p}/a_scale",
-                                                            f"{p}/a_zero"], name=f"{p}/quantize_a"),
-            helper.make_node("Abs", [b], [f"{p}/b_abs"], name=f"{p}/abs_b"),
-            helper.make_node("ReduceMax", [f"{p}/b_abs"], [f"{p}/b_max"], keepdims=0,
-                             name=f"{p}/max_b"),
-            helper.make_node("Div", [f"{p}/b_max", top], [f"{p}/b_step"], name=f"{p}/step_b"),
-            helper.make_node("Max", [f"{p}/b_step", tiny], [f"{p}/b_scale"], name=f"{p}/scale_b"),
-            helper.make_node("QuantizeLinear", [b, f"{p}/b_scale", zero], [f"{p}/b"],
-                             name=f"{p}/quantize_b"),
-            helper.make_node("MatMulInteger", [f"{p}/a", f"{p}/b", f"{p}/a_zero", zero],
-                             [f"{p}/int32"], name=f"{p}/matmul"),
-            helper.make_node("Cast", [f"{p}/int32"], [f"{p}/float"], to=onnx.TensorProto.FLOAT,
-                             name=f"{p}/cast"),
-            helper.make_node("Mul", [f"{p}/a_scale", f"{p}/b_scale"], [f"{p}/scale"],
-                             name=f"{p}/scale"),
-            helper.make_node("Mul", [f"{p}/float", f"{p}/scale"], list(node.output),
-                             name=f"{p}/dequantize"),
-        ]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.save(model, str(path))
-    return count
-
-
 def _to_ort(model: Path, folder: Path, work: Path, target: str) -> None:
     """Convert to the ORT format with fixed optimizations for the target's CPU."""
     # Imported here: importing it configures the root logger (logging.basicConfig).
@@ -246,25 +201,47 @@ def _to_ort(model: Path, folder: Path, work: Path, target: str) -> None:
     shutil.move(out / f"{model.stem}.required_operators.config", folder / ORT_OPERATORS_FILE)
 
 
+def _quantize_attention(path: Path, *, seven_bit: bool) -> AttentionRewrite:
+    model = onnx.load(str(path))
+    rewrite = quantize_attention(model, seven_bit=seven_bit)
+    onnx.save(model, str(path))
+    return rewrite
+
+
+def _without_shape_concats(path: Path) -> None:
+    model = onnx.load(str(path))
+    shapes_without_concat(model)
+    onnx.save(model, str(path))
+
+
+def _attention_entry(rewrite: AttentionRewrite, seven_bit: bool) -> dict[str, Any]:
+    return {
+        "matmuls": rewrite.matmuls,
+        "left": "uint8 per tensor at run time (DynamicQuantizeLinear)",
+        "right": f"int8 symmetric per tensor at run time ({'7' if seven_bit else '8'} bits)",
+        "kernel": "MatMulInteger",
+        "mask_as_bias": f"{rewrite.masks_as_bias} padding masks added by the scores kernel "
+        "(DynamicQuantizeMatMul bias) when the mask is one row (always at batch 1)",
+    }
+
+
 def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSettings) -> Artifact:
     work = folder / ".work"
     work.mkdir()
+    seven_bit = reduce_range(settings)
     try:
         if settings.precision == "int8":
             fp32 = work / "fp32.onnx"
-            _torch_export(model, example, fp32)
-            _quantize_dynamic(
-                fp32, folder / MODEL_FILE, work, QUANTIZED_OPS, seven_bit=reduce_range(settings)
-            )
-            attention_matmuls = _quantize_attention(
-                folder / MODEL_FILE, seven_bit=reduce_range(settings)
-            )
+            bypassed = _torch_export(model, example, fp32)
+            _quantize_dynamic(fp32, folder / MODEL_FILE, work, QUANTIZED_OPS, seven_bit=seven_bit)
+            attention = _quantize_attention(folder / MODEL_FILE, seven_bit=seven_bit)
         elif settings.precision == "int4":
             fp32 = work / "fp32.onnx"
-            _torch_export(model, example, fp32)
+            bypassed = _torch_export(model, example, fp32)
             _quantize_int4(fp32, folder / MODEL_FILE, work, settings.int4_block(INT4_BLOCK_SIZE))
         else:
-            _torch_export(model, example, folder / MODEL_FILE)
+            bypassed = _torch_export(model, example, folder / MODEL_FILE)
+        _without_shape_concats(folder / MODEL_FILE)
         _to_ort(folder / MODEL_FILE, folder, work, settings.target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -275,19 +252,13 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
             "weight_dtype": "int8",
             "activation_dtype": "uint8",
             "per_channel": True,
-            "reduce_range": reduce_range(settings),
+            "reduce_range": seven_bit,
             "x86_vnni": settings.x86_vnni,
             "gather_weight_dtype": "uint8 per tensor (onnxruntime quantizes Gather data as an "
             "activation)",
             "ops": QUANTIZED_OPS,
             "tool": "onnxruntime.quantization.quantize_dynamic",
-            "attention": {
-                "matmuls": attention_matmuls,
-                "left": "uint8 per tensor at run time (DynamicQuantizeLinear)",
-                "right": f"int8 symmetric per tensor at run time "
-                f"({'7' if reduce_range(settings) else '8'} bits)",
-                "kernel": "MatMulInteger",
-            },
+            "attention": _attention_entry(attention, seven_bit),
         }
     elif settings.precision == "int4":
         quantization = _int4_quantization(settings.int4_block(INT4_BLOCK_SIZE))
@@ -298,6 +269,7 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
         "ort_target_platform": _ORT_PLATFORM[settings.target] or "any",
         "ort_required_operators": ORT_OPERATORS_FILE,
         "onnxruntime_version": ort.__version__,
+        "multiway_slices_bypassed": bypassed,
     }
     return Artifact(MODEL_FILE, quantization=quantization, runtime=runtime)
 

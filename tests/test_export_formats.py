@@ -197,12 +197,27 @@ def test_onnx_graph_and_quantization(exported):
     quantization = int8.manifest["quantization"]
     assert quantization["weight_dtype"] == "int8" and quantization["per_channel"]
     assert quantization["reduce_range"] is True and quantization["x86_vnni"] is False
-    # attention: no fp32 matmul of two computed tensors is left; two int8 ones a layer
+    # attention: no fp32 matmul of two computed tensors is left; two int8 ones a layer, the
+    # scores in an If on the mask's shape (padding mask as the kernel's bias, or an Add)
     constants = {t.name for t in graph.initializer}
-    computed = [n for n in graph.node if n.op_type in ("MatMul", "MatMulInteger")
+    ifs = [n for n in graph.node if n.op_type == "If"]
+    nodes = [*graph.node, *(sub for n in ifs for a in n.attribute for sub in a.g.node)]
+    computed = [n for n in nodes if n.op_type in ("MatMul", "MatMulInteger")
                 and n.input[1] not in constants]
     assert {n.op_type for n in computed} == {"MatMulInteger"}
     assert len(computed) == 2 * 2 == quantization["attention"]["matmuls"]  # beit3_tiny: 2 layers
+    assert len(ifs) == 2 and quantization["attention"]["mask_as_bias"].startswith("2 ")
+    for branch in ifs:
+        fused = {a.name: a.g for a in branch.attribute}["then_branch"].node
+        assert [n.op_type for n in fused] == ["Reshape", "DynamicQuantizeMatMul"]
+        assert len(fused[1].input) == 5  # A, B, B's scale, B's zero point, the mask as bias
+    # the multiway split: no slice of a concatenation of tokens (axis 1) is left
+    for bundle in (fp32, int8):
+        graph = onnx.load(str(bundle.model_path)).graph
+        concats = {n.output[0] for n in graph.node if n.op_type == "Concat"
+                   and onnx.helper.get_attribute_value(n.attribute[0]) == 1}
+        assert not [n.name for n in graph.node if n.op_type == "Slice" and n.input[0] in concats]
+        assert bundle.manifest["runtime"]["multiway_slices_bypassed"] > 0
     assert "7 bits" in quantization["attention"]["right"]
 
 
@@ -226,7 +241,7 @@ def test_onnx_int8_attention_is_the_hand_quantized_product(tmp_path, seven_bit):
     )
     path = tmp_path / "matmul.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    assert _quantize_attention(path, seven_bit=seven_bit) == 1
+    assert _quantize_attention(path, seven_bit=seven_bit).matmuls == 1
     onnx.checker.check_model(str(path), full_check=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"a": a, "b": b})
