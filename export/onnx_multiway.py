@@ -10,6 +10,9 @@ longer has a reader.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -18,9 +21,14 @@ from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 from export.onnx_graph import constants, drop_unread, topological_sort
 
 
-def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
-    """Every tensor's shape as symbolic shape inference works it out (dims: ints or names)."""
-    inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]] | None:
+    """Every tensor's shape as symbolic shape inference works it out (dims: ints or names), or
+    None where it cannot (it then saves the model in the working directory: a temporary one)."""
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        try:
+            inferred = SymbolicShapeInference.infer_shapes(model, auto_merge=True)
+        except Exception:  # onnxruntime raises a bare Exception for incomplete inference
+            return None
     graph = inferred.graph
     shapes: dict[str, list[int | str]] = {t.name: list(t.dims) for t in graph.initializer}
     for info in (*graph.value_info, *graph.input, *graph.output):
@@ -40,10 +48,10 @@ ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
 class _Streams:
     """Slices rewritten as the parts they select, memoized by (tensor, start, end, axes)."""
 
-    def __init__(self, model: onnx.ModelProto) -> None:
+    def __init__(self, model: onnx.ModelProto, shapes: dict[str, list[int | str]]) -> None:
         self.graph = model.graph
         self.values = constants(self.graph)
-        self.shapes = _shapes(model)
+        self.shapes = shapes
         self.producer = {out: node for node in self.graph.node for out in node.output}
         self.starts: dict[str, int] = {}  # a tensor used as a slice bound -> its value
         self.memo: dict[tuple[str, int, int, int], str] = {}
@@ -163,7 +171,10 @@ def split_streams(model: onnx.ModelProto) -> int:
     from constants and from slices that start at 0 (they end at their length); lengths from
     symbolic shape inference, and must be fixed numbers.
     """
-    streams = _Streams(model)
+    shapes = _shapes(model)
+    if shapes is None:
+        return 0
+    streams = _Streams(model, shapes)
     streams.learn_bounds()
     graph = model.graph
     outputs = {o.name for o in graph.output}
