@@ -1,11 +1,10 @@
-"""Multiway round trips out of an exported ONNX graph.
+"""The multiway split's copies out of an exported ONNX graph.
 
 torchscale's MultiwayNetwork splits the tokens into image and text, runs each part through its
 own expert and concatenates the two again; the next multiway module splits that concatenation
-at the same place. torch.split returns views, but ONNX Slice copies, so in an exported BEiT-3 every
-layer copies its activations back and forth a few times for nothing. `bypass_round_trips`
-reads each such slice straight from the concatenation's input it selects, and drops what no
-longer has a reader.
+at the same place. torch.split returns views, but ONNX Slice copies, so an exported BEiT-3
+copies its activations back and forth a few times a layer for nothing. `split_streams` keeps
+the two streams apart; `shapes_without_concat` drops concatenations kept only for their shape.
 """
 
 from __future__ import annotations
@@ -46,14 +45,14 @@ ELEMENTWISE = ("Add", "Sub", "Mul", "Div")
 
 
 class _Streams:
-    """Slices rewritten as the parts they select, memoized by (tensor, start, end, axes)."""
+    """Slices rewritten as the parts they select, memoized by (tensor, axis, start, end)."""
 
     def __init__(self, model: onnx.ModelProto, shapes: dict[str, list[int | str]]) -> None:
         self.graph = model.graph
         self.values = constants(self.graph)
         self.shapes = shapes
         self.producer = {out: node for node in self.graph.node for out in node.output}
-        self.starts: dict[str, int] = {}  # a tensor used as a slice bound -> its value
+        self.starts: dict[str, tuple[int, int]] = {}  # a slice bound -> (its value, of length)
         self.memo: dict[tuple[str, int, int, int], str] = {}
         self.added: list[onnx.NodeProto] = []
         self.bypassed = 0
@@ -79,11 +78,18 @@ class _Streams:
                 continue
             out, full = self.length(node.output[0], axis), self.length(node.input[0], axis)
             if _scalar(self.values, node.input[1]) == 0 and out and full and out < full:
-                self.starts[node.input[2]] = out
+                self.starts[node.input[2]] = (out, full)
 
     def span(self, node: onnx.NodeProto, axis: int) -> tuple[int, int] | None:
+        """Where a slice starts and ends, from a constant start or one learned on an axis of the
+        same length (a negative end is the same place counted from the end)."""
         start = _scalar(self.values, node.input[1])
-        start = self.starts.get(node.input[1]) if start is None else start
+        learned = self.starts.get(node.input[1])
+        if start is None and learned and learned[1] == self.length(node.input[0], axis):
+            start = learned[0]
+        full = self.length(node.input[0], axis)
+        if start is not None and start < 0 and full:
+            start = max(start + full, 0)
         length = self.length(node.output[0], axis)
         return None if start is None or length is None else (start, start + length)
 

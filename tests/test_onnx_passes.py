@@ -154,3 +154,27 @@ def test_int8_scores_take_the_mask_as_bias_at_any_batch(batch, seven_bit):
     exact = (q @ (keys * 0.5)) + feed["mask"]
     kept = feed["mask"].repeat(6, axis=2).repeat(2, axis=1) == 0
     assert np.abs(masked - exact)[kept].max() < 0.05 * np.abs(exact[kept]).max()
+
+
+def test_split_streams_counts_negative_starts_from_the_end():
+    """x[:, -TEXT:] of Concat(image, text) is text, however the bound is written."""
+    graph = helper.make_graph(
+        [helper.make_node("Concat", ["image", "text"], ["x"], axis=1),
+         helper.make_node("Slice", ["x", "start", "end", "axis"], ["tail"]),
+         helper.make_node("Mul", ["tail", "two"], ["out"])],
+        "tail",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", IMAGE, DIM]),
+         helper.make_tensor_value_info("text", TensorProto.FLOAT, ["batch", TEXT, DIM])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", TEXT, DIM])],
+        [numpy_helper.from_array(np.array([-TEXT], np.int64), "start"),
+         numpy_helper.from_array(np.array([2**62], np.int64), "end"),
+         numpy_helper.from_array(np.array([1], np.int64), "axis"),
+         numpy_helper.from_array(np.float32(2.0), "two")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert split_streams(model) == 1
+    assert [(n.op_type, list(n.input)) for n in model.graph.node] == [("Mul", ["text", "two"])]
+    rng = np.random.default_rng(1)
+    feed = {"image": rng.standard_normal((2, IMAGE, DIM), dtype=np.float32),
+            "text": rng.standard_normal((2, TEXT, DIM), dtype=np.float32)}
+    np.testing.assert_array_equal(_run(model, feed)[0], 2 * feed["text"])
