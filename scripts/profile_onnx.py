@@ -3,7 +3,8 @@
 Runs the bundle's `model.onnx` at batch 1 on random inputs of its own shapes, with the session
 settings `python -m benchmark` uses (vqa.runtimes.onnx_runtime.session_options), and prints
 each operator type's milliseconds a run and share, largest first. Operator types are those of the
-optimized graph (e.g. DynamicQuantizeMatMul for an int8 linear, FusedMatMul for attention scores).
+optimized graph (e.g. DynamicQuantizeMatMul for an int8 linear); an If's time includes the
+branch it ran (the int8 attention scores with the padding mask, export.onnx_attention).
 
     python scripts/profile_onnx.py BUNDLE [--runs 5] [--threads 2] [--top 15]
 """
