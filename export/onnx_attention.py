@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from export.onnx_graph import constants, drop_unread
+from export.onnx_graph import constants, drop_unread, readers
 
 _TOP, _TINY, _ZERO, _FLAT, _LAST = (
     f"attention_int8/{name}" for name in ("top", "tiny", "zero", "flat", "last")
@@ -34,14 +34,6 @@ class AttentionRewrite:
     masks_as_bias: int = 0
 
 
-def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
-    return readers
-
-
 def _positive_scalar(values: dict[str, np.ndarray], name: str) -> float | None:
     value = values.get(name)
     if value is None or value.size != 1 or not value.reshape(-1)[0] > 0:
@@ -50,7 +42,7 @@ def _positive_scalar(values: dict[str, np.ndarray], name: str) -> float | None:
 
 
 def _scaled_source(
-    name: str, producer: dict[str, onnx.NodeProto], readers: dict[str, list[onnx.NodeProto]],
+    name: str, producer: dict[str, onnx.NodeProto], reads: dict[str, list[onnx.NodeProto]],
     values: dict[str, np.ndarray], *, moves: bool,
 ) -> tuple[str, list[onnx.NodeProto], float]:
     """Walk up from name through Mul by a positive constant (and, with moves, Transpose and
@@ -59,7 +51,7 @@ def _scaled_source(
     bytes (BEiT-3's keys: Reshape, Transpose and a Mul by sqrt(scaling) after the projection)."""
     chain: list[onnx.NodeProto] = []
     factor = 1.0
-    while (node := producer.get(name)) is not None and len(readers.get(name, [])) == 1:
+    while (node := producer.get(name)) is not None and len(reads.get(name, [])) == 1:
         if moves and node.op_type in ("Transpose", "Reshape"):
             chain.append(node)
             name = node.input[0]
@@ -166,7 +158,7 @@ def quantize_attention(model: onnx.ModelProto, *, seven_bit: bool) -> AttentionR
     graph = model.graph
     values = constants(graph)
     producer = {out: node for node in graph.node for out in node.output}
-    readers = _consumers(graph)
+    reads = readers(graph)
     outputs = {o.name for o in graph.output}
     graph.initializer.extend([
         numpy_helper.from_array(np.array(64.0 if seven_bit else 127.0, np.float32), _TOP),
@@ -191,16 +183,16 @@ def quantize_attention(model: onnx.ModelProto, *, seven_bit: bool) -> AttentionR
         done.matmuls += 1
         a, a_factor = node.input[0], 1.0
         if node.input[0] not in outputs:
-            a, _, a_factor = _scaled_source(node.input[0], producer, readers, values, moves=False)
+            a, _, a_factor = _scaled_source(node.input[0], producer, reads, values, moves=False)
         b, moves, b_factor = node.input[1], [], 1.0
         if node.input[1] not in outputs:
-            b, moves, b_factor = _scaled_source(node.input[1], producer, readers, values,
+            b, moves, b_factor = _scaled_source(node.input[1], producer, reads, values,
                                                 moves=True)
         graph.initializer.append(
             numpy_helper.from_array(np.array(a_factor * b_factor, np.float32), f"{p}/factor")
         )
         nodes += _right_operand(b, moves, f"{p}/factor", p)
-        add = readers.get(node.output[0], [])
+        add = reads.get(node.output[0], [])
         if len(add) == 1 and add[0].op_type == "Add" and add[0].name:
             mask = next(i for i in add[0].input if i != node.output[0])
             if mask not in values and node.output[0] not in outputs:

@@ -16,6 +16,15 @@ def constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
     return values
 
 
+def readers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    """The nodes that read each tensor, by tensor name."""
+    found: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
+
+
 def drop_unread(graph: onnx.GraphProto) -> None:
     """Remove nodes none of whose outputs is read (until none is left), then unread initializers."""
     while True:

@@ -17,7 +17,7 @@ import onnx
 from onnx import helper, numpy_helper
 from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
 
-from export.onnx_graph import constants, drop_unread, topological_sort
+from export.onnx_graph import constants, drop_unread, readers, topological_sort
 
 
 def _shapes(model: onnx.ModelProto) -> dict[str, list[int | str]] | None:
@@ -199,9 +199,7 @@ def split_streams(model: onnx.ModelProto) -> int:
     spans = {(axis, streams.length(node.input[0], axis), span) for node, axis, span in cuts}
     for node in graph.node:
         if node.op_type == "Gather":
-            replace_gathered(streams, node, spans)
-    if not replace and not streams.added:
-        return 0
+            _read_gathered(streams, node, spans)
 
     def resolve(name: str) -> str:
         while name in replace:
@@ -217,7 +215,7 @@ def split_streams(model: onnx.ModelProto) -> int:
     return streams.bypassed
 
 
-def replace_gathered(
+def _read_gathered(
     streams: _Streams, gather: onnx.NodeProto, spans: set[tuple[int, int | None, tuple[int, int]]]
 ) -> None:
     """A Gather of one constant index (the pooler's first token) from a concatenation or an
@@ -264,20 +262,17 @@ def _read_shape(graph: onnx.GraphProto, shape: onnx.NodeProto, computed: str) ->
 
 def shapes_without_concat(model: onnx.ModelProto) -> int:
     """A two-input Concat read only by Shape (torchscale's attention reads its input's size) is
-    copied for nothing: its shape is Shape(a) + Shape(b) along the concatenation axis (zero
-    elsewhere), which this computes instead; returns how many Concats went.
+    copied for nothing: its shape is Shape(a) with Shape(b)'s size added on the concatenation
+    axis, which this computes instead; returns how many Concats went.
 
     Run after quantization: onnxruntime's symbolic shape inference, which the quantizer's
     pre-processing runs, loses track of shapes computed this way.
     """
     graph = model.graph
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    reads = readers(graph)
     ahead: dict[str, list[onnx.NodeProto]] = {}  # the first Shape's output -> nodes before it
     for concat in graph.node:
-        shape_readers = readers.get(concat.output[0], [])
+        shape_readers = reads.get(concat.output[0], [])
         if concat.op_type != "Concat" or len(concat.input) != 2 or not shape_readers or any(
             r.op_type != "Shape" for r in shape_readers
         ):

@@ -70,8 +70,9 @@ def reduce_range(settings: ExportSettings) -> bool:
     return settings.target == "x86_64" and not settings.x86_vnni
 
 
-def _torch_export(model: nn.Module, example: Inputs, path: Path) -> int:
-    """The traced graph with the multiway streams apart (`split_streams`); returns how many
+def _torch_export(model: nn.Module, example: Inputs, path: Path, *, final: bool) -> int:
+    """The traced graph with the multiway streams apart (`split_streams`), and with final (no
+    quantization follows) without the concatenations kept for their shape; returns how many
     slices now read a concatenation's input."""
     axes = {name: {0: "batch"} for name in (*INPUT_NAMES, OUTPUT_NAME)}
     with torch.no_grad(), warnings.catch_warnings():
@@ -89,6 +90,8 @@ def _torch_export(model: nn.Module, example: Inputs, path: Path) -> int:
         )
     graph = onnx.load(str(path))
     bypassed = split_streams(graph)
+    if final:
+        shapes_without_concat(graph)
     onnx.save(graph, str(path))
     return bypassed
 
@@ -201,17 +204,15 @@ def _to_ort(model: Path, folder: Path, work: Path, target: str) -> None:
     shutil.move(out / f"{model.stem}.required_operators.config", folder / ORT_OPERATORS_FILE)
 
 
-def _quantize_attention(path: Path, *, seven_bit: bool) -> AttentionRewrite:
+def _after_quantization(path: Path, *, attention: bool, seven_bit: bool) -> AttentionRewrite:
+    """The passes that follow quantization, in one load and save: with attention, int8
+    attention (`quantize_attention`); then `shapes_without_concat`, which the quantizer's shape
+    inference could not have followed."""
     model = onnx.load(str(path))
-    rewrite = quantize_attention(model, seven_bit=seven_bit)
-    onnx.save(model, str(path))
-    return rewrite
-
-
-def _without_shape_concats(path: Path) -> None:
-    model = onnx.load(str(path))
+    rewrite = quantize_attention(model, seven_bit=seven_bit) if attention else AttentionRewrite()
     shapes_without_concat(model)
     onnx.save(model, str(path))
+    return rewrite
 
 
 def _attention_entry(rewrite: AttentionRewrite, seven_bit: bool) -> dict[str, Any]:
@@ -232,16 +233,17 @@ def export(model: nn.Module, example: Inputs, folder: Path, settings: ExportSett
     try:
         if settings.precision == "int8":
             fp32 = work / "fp32.onnx"
-            bypassed = _torch_export(model, example, fp32)
+            bypassed = _torch_export(model, example, fp32, final=False)
             _quantize_dynamic(fp32, folder / MODEL_FILE, work, QUANTIZED_OPS, seven_bit=seven_bit)
-            attention = _quantize_attention(folder / MODEL_FILE, seven_bit=seven_bit)
+            attention = _after_quantization(folder / MODEL_FILE, attention=True,
+                                            seven_bit=seven_bit)
         elif settings.precision == "int4":
             fp32 = work / "fp32.onnx"
-            bypassed = _torch_export(model, example, fp32)
+            bypassed = _torch_export(model, example, fp32, final=False)
             _quantize_int4(fp32, folder / MODEL_FILE, work, settings.int4_block(INT4_BLOCK_SIZE))
+            _after_quantization(folder / MODEL_FILE, attention=False, seven_bit=seven_bit)
         else:
-            bypassed = _torch_export(model, example, folder / MODEL_FILE)
-        _without_shape_concats(folder / MODEL_FILE)
+            bypassed = _torch_export(model, example, folder / MODEL_FILE, final=True)
         _to_ort(folder / MODEL_FILE, folder, work, settings.target)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -228,7 +228,7 @@ def test_onnx_int8_attention_is_the_hand_quantized_product(tmp_path, seven_bit):
     operand symmetric int8, both per tensor), and stays near the fp32 product."""
     from onnx import TensorProto, helper
 
-    from export.onnx_runtime import _quantize_attention
+    from export.onnx_attention import quantize_attention
 
     rng = np.random.default_rng(0)
     a = (rng.standard_normal((2, 3, 7, 16)) + 0.5).astype(np.float32)
@@ -240,8 +240,9 @@ def test_onnx_int8_attention_is_the_hand_quantized_product(tmp_path, seven_bit):
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 7, 5])],
     )
     path = tmp_path / "matmul.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
-    assert _quantize_attention(path, seven_bit=seven_bit).matmuls == 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    assert quantize_attention(model, seven_bit=seven_bit).matmuls == 1
+    onnx.save(model, path)
     onnx.checker.check_model(str(path), full_check=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (y,) = session.run(None, {"a": a, "b": b})
