@@ -99,6 +99,8 @@ class _Streams:
         key = (tensor, axis, *span)
         if key in self.memo and not top:
             return self.memo[key]
+        if span == (0, self.length(tensor, axis)) and not top:
+            return tensor
         node = self.producer.get(tensor)
         result = None
         if node is not None and node.op_type == "Concat" and len(node.input) == 2:
@@ -107,10 +109,10 @@ class _Streams:
             first = self.length(node.input[0], axis)
             second = self.length(node.input[1], axis)
             if cat_axis == axis and first and second:
-                if span == (0, first):
-                    result = node.input[0]
-                elif span == (first, first + second):
-                    result = node.input[1]
+                if span[1] <= first:
+                    result = self.part(node.input[0], axis, span)
+                elif span[0] >= first:
+                    result = self.part(node.input[1], axis, (span[0] - first, span[1] - first))
         elif node is not None and node.op_type in ELEMENTWISE and self._sinkable(node, axis):
             full = self.length(tensor, axis)
             operands = [
@@ -171,11 +173,12 @@ def split_streams(model: onnx.ModelProto) -> int:
     """Rewrite every Slice of the multiway split as the part it selects; returns how many
     slices now read a concatenation's input directly.
 
-    A slice of Concat(a, b) along the concatenation axis is `a` or `b` when its bounds are
-    theirs; a slice of an elementwise op (the residual additions) is that op on slices of its
-    operands, so the image and text streams stay apart from one layer to the next. Bounds come
-    from constants and from slices that start at 0 (they end at their length); lengths from
-    symbolic shape inference, and must be fixed numbers.
+    A slice of Concat(a, b) along the concatenation axis that lies within `a` or `b` is that
+    slice of it (`a` or `b` itself when its bounds are theirs); a slice of an elementwise op
+    (the residual additions) is that op on slices of its operands, so the image and text
+    streams stay apart from one layer to the next, and the last layer's first token is read
+    from the image stream. Bounds come from constants and from slices that start at 0 (they
+    end at their length); lengths from symbolic shape inference, and must be fixed numbers.
     """
     shapes = _shapes(model)
     if shapes is None:

@@ -354,7 +354,8 @@ def test_bundle_carries_the_checkpoints_tokenizer_and_kernel_needs(exported, che
 def test_executorch_records_what_runs_in_xnnpack(exported):
     """The matmuls run in XNNPACK; LayerNorm, which XNNPACK has no op for, is counted outside.
     beit3_tiny by hand: 2 layers x 4 LayerNorms (attention input, attention sub-LN, FFN input,
-    FFN sub-LN) x 2 multiway copies (image, text), plus the pooler's and the head's: 18."""
+    FFN sub-LN) x 2 multiway copies (image, text), plus the pooler's and the head's, less the
+    last layer's text copies after its attention input (it runs for the first image token): 15."""
     for precision in ("fp32", "int8"):
         runtime = read_bundle(exported[("executorch", precision)].path).manifest["runtime"]
         delegation = runtime["delegation"]
@@ -362,7 +363,7 @@ def test_executorch_records_what_runs_in_xnnpack(exported):
         assert delegation["non_delegated_ops"] == sum(delegation["non_delegated"].values())
         outside = delegation["non_delegated"]
         assert not any("linear" in name or "bmm" in name for name in outside), outside
-        assert outside["aten.native_layer_norm.default"] == 2 * 2 * 2 * 2 + 2
+        assert outside["aten.native_layer_norm.default"] == 2 * 2 * 2 * 2 + 2 - 3
         # Attention head by head: its matmuls and softmax inside, none of the mask guards
         # (any, where) that scaled_dot_product_attention's decomposition leaves outside.
         assert runtime["attention"] == "headwise"

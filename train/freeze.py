@@ -11,8 +11,6 @@ from __future__ import annotations
 from vqa.model import BEiT3ForVQA
 
 EMBEDDING_PREFIXES = ("beit3.text_embed.", "beit3.vision_embed.", "beit3.encoder.embed_positions.")
-# Used only by BEiT-3's masked pretraining: always frozen, so DDP sees no unused parameters.
-UNUSED = ("beit3.vision_embed.mask_token",)
 
 
 def frozen_layers(freeze_layers: int, unfreeze_every: int, epoch: int) -> int:
@@ -25,8 +23,12 @@ def frozen_layers(freeze_layers: int, unfreeze_every: int, epoch: int) -> int:
 
 
 def apply_freeze(model: BEiT3ForVQA, num_frozen: int) -> list[str]:
-    """Freeze `num_frozen` bottom layers (+ embeddings), train the rest; returns frozen names."""
-    prefixes = [*UNUSED, *(f"beit3.encoder.layers.{i}." for i in range(num_frozen))]
+    """Freeze `num_frozen` bottom layers (+ embeddings), train the rest; returns frozen names.
+
+    The parameters forward never reads are always frozen, so DDP sees no unused parameters.
+    """
+    prefixes = [*model.unread_parameters(),
+                *(f"beit3.encoder.layers.{i}." for i in range(num_frozen))]
     if num_frozen > 0:
         prefixes += list(EMBEDDING_PREFIXES)
     frozen = []

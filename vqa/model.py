@@ -6,6 +6,8 @@ initialisation follows unilm's wrapper (truncated normal, std 0.02, cut at +-1 s
 runs through torch's fused `scaled_dot_product_attention` (same parameters and names, same logits
 to float rounding), which the ONNX and Core ML exporters start from; ExecuTorch and
 TorchScript-mobile export the same arithmetic head by head (`HeadwiseMultiheadAttention`).
+The last layer is computed for the one token the pooler reads (`FirstTokenEncoderLayer`), so
+every format and training start from a graph without the work nothing reads.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from torch import nn
 with warnings.catch_warnings():
     # torchscale imports timm.models.layers, which timm 1.x deprecates loudly.
     warnings.simplefilter("ignore", FutureWarning)
+    from fairscale.nn import checkpoint_wrapper
+    from torchscale.architecture.encoder import EncoderLayer
     from torchscale.component.multihead_attention import MultiheadAttention
+    from torchscale.component.multiway_network import set_split_position
     from torchscale.model.BEiT3 import BEiT3
 
 from vqa.configs import DEFAULT_TEXT_LEN, BEiT3Config, get_config
@@ -155,6 +160,46 @@ def attention_as(model: nn.Module, kind: str) -> Iterator[None]:
             module.__class__ = cls
 
 
+class FirstTokenEncoderLayer(EncoderLayer):
+    """torchscale's pre-LayerNorm encoder layer computed for the first (image CLS) token only:
+    its output is [B, 1, D], the value the full layer gives that token.
+
+    Keys and values come from every token, as in the full layer; the query, attention output,
+    residuals and FFN are computed for the first token alone, through the image experts. The
+    rest of the layer, about 5/6 of its multiply-accumulates, feeds only tokens that the pooler
+    discards. Same parameters and names; `BEiT3ForVQA` makes its last layer one.
+    """
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        encoder_padding_mask: torch.Tensor | None,
+        attn_mask: torch.Tensor | None = None,
+        rel_pos: torch.Tensor | None = None,
+        multiway_split_position: int | None = None,
+        incremental_state: dict | None = None,
+    ) -> tuple[torch.Tensor, None]:
+        if attn_mask is not None or rel_pos is not None or incremental_state is not None:
+            raise ValueError("the first-token layer takes no attn_mask, rel_pos or state")
+        if multiway_split_position is not None:
+            self.apply(set_split_position(multiway_split_position))
+        normed = self.self_attn_layer_norm(x)
+        attn = self.self_attn
+        split = attn.k_proj.split_position
+        self.apply(set_split_position(-1))
+        for projection in (attn.k_proj, attn.v_proj):
+            projection.split_position = split
+        first = x[:, :1]
+        y, _ = attn(query=normed[:, :1], key=normed, value=normed,
+                    key_padding_mask=encoder_padding_mask)
+        first = self.residual_connection(self._dropped(self.dropout_module(y)), first)
+        y = self._dropped(self.ffn(self.final_layer_norm(first)))
+        return self.residual_connection(y, first), None
+
+    def _dropped(self, y: torch.Tensor) -> torch.Tensor:
+        return y if self.drop_path is None else self.drop_path(y)
+
+
 class Pooler(nn.Module):
     """LayerNorm, Linear and Tanh on the first (image CLS) token."""
 
@@ -176,6 +221,10 @@ class BEiT3ForVQA(nn.Module):
         self.config = config
         dim = config.embed_dim
         self.beit3 = BEiT3(config.encoder_config())
+        last = self.beit3.encoder.layers[-1]
+        last.__class__ = FirstTokenEncoderLayer
+        if config.checkpoint_activations:  # torchscale's wrapper holds the class's old forward
+            checkpoint_wrapper(last)
         set_attention(self.beit3)
         self.apply(init_weights)
         self.pooler = Pooler(dim)
@@ -199,6 +248,16 @@ class BEiT3ForVQA(nn.Module):
 
     def num_layers(self) -> int:
         return self.beit3.encoder.num_layers
+
+    def unread_parameters(self) -> list[str]:
+        """The parameters forward never reads, so they get no gradient: BEiT-3's mask token
+        (masked pretraining only) and the last layer's text experts after its attention input
+        (`FirstTokenEncoderLayer`). Training freezes them, so DDP finds no unused parameters."""
+        last = f"beit3.encoder.layers.{self.num_layers() - 1}."
+        experts = ("self_attn.q_proj", "self_attn.inner_attn_ln", "self_attn.out_proj",
+                   "final_layer_norm", "ffn")
+        prefixes = ("beit3.vision_embed.mask_token", *(f"{last}{e}.B." for e in experts))
+        return [name for name, _ in self.named_parameters() if name.startswith(prefixes)]
 
     def no_weight_decay(self) -> set[str]:
         """Parameter names unilm excludes from weight decay."""
@@ -250,12 +309,13 @@ def config_macs(config: BEiT3Config, text_len: int = DEFAULT_TEXT_LEN) -> int:
     """Multiply-accumulates of one forward pass (batch 1, the question padded to text_len).
 
     Counted per matmul: patch projection, per layer Q/K/V/output projections, attention scores
-    and weighted sum, the two FFN matmuls; then pooler and head. Norms, softmax and activations are
-    left out, as is usual for MAC counts.
+    and weighted sum, the two FFN matmuls, the last layer for one query (FirstTokenEncoderLayer);
+    then pooler and head. Norms, softmax and activations are left out, as is usual for MAC counts.
     """
     d, f, p = config.embed_dim, config.mlp_dim, config.patch_size
     n = config.num_patches + 1 + text_len
     patch = config.num_patches * 3 * p * p * d
     per_layer = 4 * n * d * d + 2 * n * n * d + 2 * n * d * f
+    last_layer = 2 * n * d * d + 2 * d * d + 2 * n * d + 2 * d * f
     head = d * d + d * 2 * d + 2 * d * config.num_answers
-    return patch + config.depth * per_layer + head
+    return patch + (config.depth - 1) * per_layer + last_layer + head
