@@ -2,8 +2,9 @@
 
 A crash, an error or a hang (past the timeout) of one measuring process becomes an error row and
 the run goes on; rows are written one by one, so Ctrl-C keeps every row finished before it.
-The machine is probed (matmul ceiling and a reference run) before the first target and after the
-last; every row of the run gets both probes and the verdict whether the run was disturbed.
+The machine is probed (matmul ceiling, a reference run and an int8 run) before the first target,
+between targets and after the last; every row of the run gets the probes and the verdict whether
+the run was disturbed.
 """
 
 from __future__ import annotations
@@ -212,16 +213,21 @@ class Harness:
         if self.options.roofline:
             self.start_probe = self.ceiling = self._probe("start")
         written = []
+        between: list[dict | None] = []
         for i, t in enumerate(targets, start=1):
+            if self.options.roofline and i > 1:
+                between.append(self._probe(f"before {i}"))
             self.progress(f"[{i}/{len(targets)}] {t.label}: measuring")
             row = self.measure(t)
             if self.options.roofline:
-                row["machine_check"] = roofline.machine_check(self.start_probe, None)
+                row["machine_check"] = roofline.machine_check(self.start_probe, None,
+                                                              between=between)
             self.results.add(row)
             written.append(row)
             self.progress(f"[{i}/{len(targets)}] {t.label}: {_summary(row)}")
         if self.options.roofline:
-            check = roofline.machine_check(self.start_probe, self._probe("end"))
+            check = roofline.machine_check(self.start_probe, self._probe("end"),
+                                           between=between)
             self.results.update_run(self.run_id, {"machine_check": check})
             for row in written:
                 row["machine_check"] = check
@@ -230,9 +236,10 @@ class Harness:
         return written
 
     def _probe(self, when: str) -> dict | None:
-        """Matmul ceiling and reference run in a fresh process; None when that fails."""
-        log = self.work / "logs" / f"probe_{when}.log"
-        out = self.work / "specs" / f"probe_{when}.json"
+        """Matmul ceiling, reference run and int8 run in a fresh process; None when that fails."""
+        name = when.replace(" ", "_")
+        log = self.work / "logs" / f"probe_{name}.log"
+        out = self.work / "specs" / f"probe_{name}.json"
         out.unlink(missing_ok=True)
         command = [
             *ROOFLINE, "--threads", str(self.options.threads), "--reference", "--out", str(out)
@@ -244,7 +251,8 @@ class Harness:
             return None
         self.progress(
             f"machine probe ({when}): matmul fp32 {probe['gflops']:.1f} GFLOP/s, reference run "
-            f"{probe['reference']['ms_median']:.2f} ms ({self.options.threads} threads)"
+            f"{probe['reference']['ms_median']:.2f} ms, int8 run {probe['int8']['ms_median']:.2f} "
+            f"ms ({self.options.threads} threads)"
         )
         return probe
 

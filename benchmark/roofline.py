@@ -2,10 +2,11 @@
 against: measured in the run (same threads, own process), since it depends on clocks, cores
 and BLAS build (`python -m benchmark.roofline --threads K` prints it as JSON).
 
-The same probe, with a short reference run (a fixed small BEiT-3 in PyTorch eager), is taken at
-the start and at the end of a benchmark run: when either figure moves by more than
-DISTURBANCE_MARGIN the machine did not stay the same (another process took CPU time, clocks
-changed), the run is marked disturbed and its figures must not be compared or judged.
+The same probe, with a short reference run (a fixed small BEiT-3 in PyTorch eager) and a short
+int8 run (onnxruntime's int8 matmul kernel), is taken at the start of a benchmark run, between
+its targets and at its end: when a figure moves by more than DISTURBANCE_MARGIN from the start
+probe the machine did not stay the same (another process took CPU time, clocks changed), the run
+is marked disturbed and its figures must not be compared or judged.
 """
 
 from __future__ import annotations
@@ -17,11 +18,16 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 DEFAULT_SIZE = 2048
 DISTURBANCE_MARGIN = 0.15
-"""Largest relative change of the matmul ceiling or the reference run between start and end."""
+"""Largest relative change of a probe figure (matmul ceiling, reference run, int8 run) from the
+start probe to a later one."""
 REFERENCE_MODEL = ("beit3_tiny", 32)
 """The reference run: this config at this image size, random weights, batch 1, 16 text tokens."""
+INT8_MLP = (576, 768, 3072)
+"""The int8 run: tokens, width and hidden size of a two-matmul MLP (a 384 px student's FFN)."""
 
 
 def matmul_gflops(threads: int, size: int = DEFAULT_SIZE, repeats: int = 10) -> dict:
@@ -86,33 +92,103 @@ def reference_run(threads: int, repeats: int = 30) -> dict:
     }
 
 
+def int8_run(threads: int, repeats: int = 30) -> dict:
+    """Median ms of an int8 MLP (INT8_MLP) through onnxruntime's DynamicQuantizeMatMul, the
+    kernel int8 ONNX bundles spend most of their time in, with `threads` threads.
+
+    Shared hosts have phases in which int8 (VNNI) kernels run about 40 % slower while fp32
+    matmuls and the reference run move by a few per cent; only an int8 kernel shows them.
+    """
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    tokens, width, hidden = INT8_MLP
+    rng = np.random.default_rng(0)
+    weights = []
+    for name, shape in (("w1", (width, hidden)), ("w2", (hidden, width))):
+        weights += [
+            numpy_helper.from_array(rng.integers(-127, 128, shape, dtype=np.int8), name),
+            numpy_helper.from_array(np.full(shape[1], 1e-3, np.float32), f"{name}_scale"),
+            numpy_helper.from_array(np.zeros(shape[1], np.int8), f"{name}_zero"),
+        ]
+    nodes = [
+        helper.make_node("DynamicQuantizeMatMul", ["x", "w1", "w1_scale", "w1_zero"], ["h"],
+                         domain="com.microsoft"),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("DynamicQuantizeMatMul", ["r", "w2", "w2_scale", "w2_zero"], ["y"],
+                         domain="com.microsoft"),
+    ]
+    graph = helper.make_graph(
+        nodes, "int8_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [tokens, width])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [tokens, width])], weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(model.SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    feed = {"x": rng.standard_normal((tokens, width), dtype=np.float32)}
+    for _ in range(3):
+        session.run(None, feed)
+    milliseconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, feed)
+        milliseconds.append((time.perf_counter() - start) * 1e3)
+    return {"mlp": list(INT8_MLP), "ms_median": float(np.median(milliseconds)),
+            "repeats": repeats}
+
+
 def probe(threads: int, size: int = DEFAULT_SIZE, repeats: int = 10) -> dict:
-    """The matmul ceiling and the reference run, as one probe of the machine's state."""
-    return {**matmul_gflops(threads, size, repeats), "reference": reference_run(threads)}
+    """The matmul ceiling, the reference run and the int8 run: one probe of the machine."""
+    return {**matmul_gflops(threads, size, repeats), "reference": reference_run(threads),
+            "int8": int8_run(threads)}
+
+
+def _changes(start: dict, later: dict) -> dict[str, float]:
+    """Relative change of each figure both probes have (old probes have no int8 run)."""
+    changes = {
+        "matmul_gflops": later["gflops"] / start["gflops"] - 1.0,
+        "reference_ms": later["reference"]["ms_median"] / start["reference"]["ms_median"] - 1.0,
+    }
+    if "int8" in start and "int8" in later:
+        changes["int8_ms"] = later["int8"]["ms_median"] / start["int8"]["ms_median"] - 1.0
+    return changes
 
 
 def machine_check(
-    start: dict | None, end: dict | None, margin: float = DISTURBANCE_MARGIN
+    start: dict | None,
+    end: dict | None,
+    margin: float = DISTURBANCE_MARGIN,
+    between: Sequence[dict | None] = (),
 ) -> dict:
-    """The rows' `machine_check` object: both probes and whether the run was disturbed.
+    """The rows' `machine_check` object: the probes and whether the run was disturbed.
 
-    `disturbed` is None when a probe is missing (an interrupted run): unknown, so unjudged.
+    Every later probe (`between` the targets, then `end`) is compared with the start probe;
+    `changes` holds each figure's largest change. `disturbed` is None when the start or end
+    probe is missing (an interrupted run): unknown, so unjudged.
     """
     check: dict = {"start": start, "end": end, "margin": margin, "disturbed": None}
+    taken = [p for p in between if p]
+    if taken:
+        check["between"] = taken
     if not start or not end:
         check["reason"] = "no end probe: the run did not finish" if start else "no start probe"
         return check
-    changes = {
-        "matmul_gflops": end["gflops"] / start["gflops"] - 1.0,
-        "reference_ms": end["reference"]["ms_median"] / start["reference"]["ms_median"] - 1.0,
-    }
+    changes: dict[str, float] = {}
+    for later in (*taken, end):
+        for name, change in _changes(start, later).items():
+            if abs(change) >= abs(changes.get(name, 0.0)):
+                changes[name] = change
     check["changes"] = changes
     moved = [f"{name} {100 * change:+.1f} %" for name, change in changes.items()
              if abs(change) > margin]
     check["disturbed"] = bool(moved)
+    figures = "matmul ceiling, reference run" + (" and int8 run" if "int8_ms" in changes else "")
     check["reason"] = (
-        f"changed by more than {100 * margin:.0f} % between start and end: {', '.join(moved)}"
-        if moved else f"matmul ceiling and reference run within {100 * margin:.0f} %"
+        f"changed by more than {100 * margin:.0f} % from the start probe: {', '.join(moved)}"
+        if moved else f"{figures} within {100 * margin:.0f} % in all {len(taken) + 2} probes"
     )
     return check
 

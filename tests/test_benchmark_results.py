@@ -15,7 +15,7 @@ from benchmark.results import (
     results_schema,
     validate_row,
 )
-from benchmark.roofline import achieved, machine_check, matmul_gflops
+from benchmark.roofline import achieved, int8_run, machine_check, matmul_gflops
 from benchmark.stats import summarize
 
 
@@ -135,8 +135,11 @@ def test_roofline_fraction():
     assert measured["gflops"] >= measured["gflops_median"] > 0
 
 
-def _probe(gflops: float, reference_ms: float) -> dict:
-    return {"gflops": gflops, "size": 2048, "reference": {"ms_median": reference_ms}}
+def _probe(gflops: float, reference_ms: float, int8_ms: float | None = None) -> dict:
+    probe = {"gflops": gflops, "size": 2048, "reference": {"ms_median": reference_ms}}
+    if int8_ms is not None:
+        probe["int8"] = {"ms_median": int8_ms}
+    return probe
 
 
 @pytest.mark.parametrize(
@@ -153,6 +156,26 @@ def test_machine_check_margin(end, disturbed, moved):
     assert check["disturbed"] is disturbed
     if moved:
         assert moved in check["reason"]
+
+
+def test_a_slow_int8_phase_between_targets_marks_the_run_disturbed():
+    """Start and end agree, but the probe taken between two targets ran int8 40 % slower (the
+    host's slow int8 phases, which fp32 figures hardly show): disturbed, and that change is the
+    one recorded."""
+    start, end = _probe(100.0, 10.0, 7.0), _probe(99.0, 10.1, 7.1)
+    between = [_probe(98.0, 10.2, 9.8), None, _probe(100.0, 10.0, 7.2)]
+    check = machine_check(start, end, margin=0.15, between=between)
+    assert check["disturbed"] is True
+    assert check["changes"]["int8_ms"] == pytest.approx(0.4)
+    assert "int8_ms +40.0 %" in check["reason"]
+    assert len(check["between"]) == 2  # a failed probe (None) is left out
+    steady = machine_check(start, end, margin=0.15, between=between[1:])
+    assert steady["disturbed"] is False and "in all 3 probes" in steady["reason"]
+
+
+def test_int8_run_times_onnxruntimes_int8_kernel():
+    measured = int8_run(threads=1, repeats=3)
+    assert measured["ms_median"] > 0 and measured["mlp"] == [576, 768, 3072]
 
 
 def test_rows_of_one_run_get_the_end_verdict(tmp_path):
