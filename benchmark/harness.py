@@ -3,8 +3,8 @@
 A crash, an error or a hang (past the timeout) of one measuring process becomes an error row and
 the run goes on; rows are written one by one, so Ctrl-C keeps every row finished before it.
 The machine is probed (matmul ceiling, a reference run and an int8 run) before the first target,
-between targets and after the last; every row of the run gets the probes and the verdict whether
-the run was disturbed.
+between measured targets and after the last; every row of the run gets the probes and the
+verdict whether the run was disturbed.
 """
 
 from __future__ import annotations
@@ -214,11 +214,13 @@ class Harness:
             self.start_probe = self.ceiling = self._probe("start")
         written = []
         between: list[dict | None] = []
+        measured = False  # since the last probe: a skipped target leaves the machine as it was
         for i, t in enumerate(targets, start=1):
-            if self.options.roofline and i > 1:
+            if self.options.roofline and measured:
                 between.append(self._probe(f"before {i}"))
             self.progress(f"[{i}/{len(targets)}] {t.label}: measuring")
             row = self.measure(t)
+            measured = row["status"] != "skipped"
             if self.options.roofline:
                 row["machine_check"] = roofline.machine_check(self.start_probe, None,
                                                               between=between)

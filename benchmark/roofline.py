@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,18 @@ def matmul_gflops(threads: int, size: int = DEFAULT_SIZE, repeats: int = 10) -> 
     }
 
 
+def _timed_ms(run: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
+    """Milliseconds of each of `repeats` calls of run after `warmup` untimed ones, sorted."""
+    for _ in range(warmup):
+        run()
+    milliseconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        milliseconds.append((time.perf_counter() - start) * 1e3)
+    return sorted(milliseconds)
+
+
 def reference_run(threads: int, repeats: int = 30) -> dict:
     """Median and fastest ms of a fixed small model in PyTorch eager with `threads` threads.
 
@@ -75,15 +87,8 @@ def reference_run(threads: int, repeats: int = 30) -> dict:
     image = torch.randn(1, 3, size, size)
     question = torch.randint(4, 1000, (1, 16))
     mask = torch.zeros(1, 16, dtype=torch.long)
-    milliseconds = []
     with torch.inference_mode():
-        for _ in range(3):
-            model(image, question, mask)
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(image, question, mask)
-            milliseconds.append((time.perf_counter() - start) * 1e3)
-    milliseconds.sort()
+        milliseconds = _timed_ms(lambda: model(image, question, mask), repeats)
     return {
         "model": f"{arch}@{size}",
         "ms_median": milliseconds[len(milliseconds) // 2],
@@ -101,6 +106,8 @@ def int8_run(threads: int, repeats: int = 30) -> dict:
     """
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
+
+    from vqa.runtimes.onnx_runtime import session_options
 
     tokens, width, hidden = INT8_MLP
     rng = np.random.default_rng(0)
@@ -124,18 +131,10 @@ def int8_run(threads: int, repeats: int = 30) -> dict:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                     helper.make_opsetid("com.microsoft", 1)])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    session = ort.InferenceSession(model.SerializeToString(), options,
+    session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
                                    providers=["CPUExecutionProvider"])
     feed = {"x": rng.standard_normal((tokens, width), dtype=np.float32)}
-    for _ in range(3):
-        session.run(None, feed)
-    milliseconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        session.run(None, feed)
-        milliseconds.append((time.perf_counter() - start) * 1e3)
+    milliseconds = _timed_ms(lambda: session.run(None, feed), repeats)
     return {"mlp": list(INT8_MLP), "ms_median": float(np.median(milliseconds)),
             "repeats": repeats}
 

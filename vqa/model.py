@@ -181,14 +181,14 @@ class FirstTokenEncoderLayer(EncoderLayer):
     ) -> tuple[torch.Tensor, None]:
         if attn_mask is not None or rel_pos is not None or incremental_state is not None:
             raise ValueError("the first-token layer takes no attn_mask, rel_pos or state")
-        if multiway_split_position is not None:
-            self.apply(set_split_position(multiway_split_position))
-        normed = self.self_attn_layer_norm(x)
         attn = self.self_attn
-        split = attn.k_proj.split_position
-        self.apply(set_split_position(-1))
-        for projection in (attn.k_proj, attn.v_proj):
-            projection.split_position = split
+        split = multiway_split_position
+        if split is None:
+            split = attn.k_proj.split_position
+        self.apply(set_split_position(-1))  # the first token: image experts
+        for every_token in (self.self_attn_layer_norm, attn.k_proj, attn.v_proj):
+            every_token.split_position = split
+        normed = self.self_attn_layer_norm(x)
         first = x[:, :1]
         y, _ = attn(query=normed[:, :1], key=normed, value=normed,
                     key_padding_mask=encoder_padding_mask)
