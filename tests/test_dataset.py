@@ -16,8 +16,10 @@ from vqa.data.dataset import (
     BadImageError,
     VQADataset,
     collate,
+    collate_trimmed,
     load_image,
     samples_to_annotations,
+    trim_padding,
     write_annotations,
 )
 from vqa.data.easy_vqa import easy_vqa_answers, load_easy_vqa
@@ -106,6 +108,35 @@ def test_batches(vizwiz: Path) -> None:
     assert batch["has_targets"].tolist() == [True, True, False, False]
     assert batch["targets"].shape == (4, 2) and not batch["targets"][2:].any()
     assert "has_targets" not in collate([train[0], train[1]])
+
+
+def test_trimmed_batches_keep_the_longest_question_and_the_logits() -> None:
+    questions = torch.tensor([[0, 7, 8, 2, 1, 1, 1, 1], [0, 9, 2, 1, 1, 1, 1, 1]])
+    mask = (questions == 1).long()  # right padding: the longest question has 4 tokens
+    batch = trim_padding({"question": questions, "padding_mask": mask, "index": [0, 1]})
+    assert batch["question"].tolist() == [[0, 7, 8, 2], [0, 9, 2, 1]]
+    assert batch["padding_mask"].tolist() == [[0, 0, 0, 0], [0, 0, 0, 1]]
+    assert batch["index"] == [0, 1]
+    full = {"question": questions[:, :4], "padding_mask": torch.zeros(2, 4, dtype=torch.long)}
+    assert trim_padding(full) == full  # nothing to trim: the same batch
+
+    from vqa.model import create_model
+
+    torch.manual_seed(0)
+    model = create_model("beit3_tiny", img_size=32, vocab_size=16, num_answers=5).eval()
+    image = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        untrimmed = model(image, questions, mask)
+        trimmed = model(image, batch["question"], batch["padding_mask"])
+    assert torch.allclose(trimmed, untrimmed, atol=1e-5)
+
+
+def test_training_batches_are_trimmed(vizwiz: Path) -> None:
+    items = list(make_dataset(load_vizwiz(vizwiz, "train")))
+    longest = max(int((item["padding_mask"] == 0).sum()) for item in items[:4])
+    batch = collate_trimmed(items[:4])
+    assert batch["question"].shape == batch["padding_mask"].shape == (4, longest)
+    assert torch.equal(batch["question"], collate(items[:4])["question"][:, :longest])
 
 
 def test_easy_vqa_samples_load() -> None:

@@ -35,7 +35,7 @@ from train.sampler import EpochOrder, SeededDataset
 from train.state import BEST, LAST, rng_state, set_rng_state, truncate_log
 from train.tracker import Tracker
 from vqa.checkpoint import Checkpoint, save_checkpoint
-from vqa.data import VQADataset, collate, samples_to_annotations
+from vqa.data import VQADataset, collate_trimmed, samples_to_annotations
 from vqa.errors import NoSpaceError
 from vqa.metrics import score
 from vqa.transforms import eval_transform, train_transform
@@ -249,7 +249,7 @@ class Trainer:
             batch_size=self.args.batch_size,
             sampler=self.order,
             num_workers=self.args.num_workers,
-            collate_fn=collate,
+            collate_fn=collate_trimmed,
             pin_memory=self.ctx.device.type == "cuda",
             # Our own generator: creating an iterator then never draws from the global RNG.
             generator=torch.Generator().manual_seed(self.args.seed),

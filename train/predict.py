@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Subset
 
 from train.distributed import Dist, gather_rows
 from vqa.answers import UNANSWERABLE
-from vqa.data import VQADataset, VQASample, collate
+from vqa.data import VQADataset, VQASample, collate_trimmed
 from vqa.io import atomic_write_json
 from vqa.progress import progress_bar
 from vqa.tokenizer import Tokenizer
@@ -64,7 +64,7 @@ def predict_logits(
         Subset(dataset, mine),
         batch_size=batch_size,
         num_workers=num_workers,
-        collate_fn=collate,
+        collate_fn=collate_trimmed,
         pin_memory=ctx.device.type == "cuda",
         generator=torch.Generator(),  # leaves the global RNG alone (exact resume)
     )
