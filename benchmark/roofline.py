@@ -206,6 +206,30 @@ def achieved(macs: int | None, p50_ms: float | None, ceiling: dict | None) -> di
     }
 
 
+def watch(threads: int, seconds: float, print_line: Callable[[str], object] = print) -> dict:
+    """Probes taken back to back for `seconds` on an otherwise idle machine, judged as a run.
+
+    What a benchmark run would see of the machine with nothing of its own running: where this
+    already reports `disturbed`, the host itself (clocks, other tenants) moves more than the
+    margin and no run on it can be judged.
+    """
+    probes: list[dict] = []
+    start = time.perf_counter()
+    while not probes or time.perf_counter() - start < seconds:
+        taken = probe(threads)
+        probes.append(taken)
+        print_line(
+            f"{time.perf_counter() - start:6.1f} s  matmul fp32 {taken['gflops']:6.1f} GFLOP/s  "
+            f"reference run {taken['reference']['ms_median']:5.2f} ms  "
+            f"int8 run {taken['int8']['ms_median']:5.2f} ms"
+        )
+    check = machine_check(probes[0], probes[-1], between=probes[1:-1])
+    verdict = "would be marked DISTURBED" if check["disturbed"] else "steady"
+    print_line(f"{len(probes)} probes in {time.perf_counter() - start:.0f} s, {threads} "
+               f"thread(s): {verdict} ({check['reason']})")
+    return check
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmark.roofline", description=__doc__)
     parser.add_argument("--threads", type=int, required=True)
@@ -214,7 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     parser.add_argument("--reference", action="store_true",
                         help="add the reference run (a probe of the machine's state)")
+    parser.add_argument("--watch", type=float, metavar="SECONDS",
+                        help="probe back to back for SECONDS and say whether a benchmark run "
+                             "would be marked disturbed on this machine as it is (exit status 1 "
+                             "when it would)")
     args = parser.parse_args(argv)
+    if args.watch is not None:
+        check = watch(args.threads, args.watch)
+        if args.out:
+            args.out.write_text(json.dumps(check), "utf-8")
+        return 1 if check["disturbed"] else 0
     measure = probe if args.reference else matmul_gflops
     text = json.dumps(measure(args.threads, args.size, args.repeats))
     if args.out:

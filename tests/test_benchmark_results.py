@@ -173,6 +173,36 @@ def test_a_slow_int8_phase_between_targets_marks_the_run_disturbed():
     assert steady["disturbed"] is False and "in all 3 probes" in steady["reason"]
 
 
+@pytest.mark.parametrize(
+    ("int8_ms", "status"), [((7.0, 7.3, 6.9, 7.1), 0), ((7.0, 7.2, 9.9, 7.1), 1)]
+)
+def test_watch_judges_back_to_back_probes_as_a_run(monkeypatch, int8_ms, status, tmp_path):
+    """Probes a second apart (a scripted machine): the third one's int8 run is 41 % slower in
+    the second case, so the watch says a run would be marked disturbed and exits with 1."""
+    from benchmark import roofline
+
+    clock = {"now": 0.0}
+    figures = iter(int8_ms)
+
+    def scripted_probe(threads):
+        clock["now"] += 1.0
+        return _probe(100.0, 10.0, next(figures))
+
+    monkeypatch.setattr(roofline, "probe", scripted_probe)
+    monkeypatch.setattr(roofline.time, "perf_counter", lambda: clock["now"])
+    lines = []
+    check = roofline.watch(2, seconds=3.5, print_line=lines.append)
+    assert len(lines) == 5 and lines[2].startswith("   3.0 s")
+    assert check["disturbed"] is bool(status)
+    assert lines[-1].startswith("4 probes in 4 s, 2 thread(s): ")
+    assert ("DISTURBED" in lines[-1]) is bool(status)
+    figures = iter(int8_ms)
+    clock["now"] = 0.0
+    out = tmp_path / "watch.json"
+    assert roofline.main(["--threads", "2", "--watch", "3.5", "--out", str(out)]) == status
+    assert json.loads(out.read_text())["disturbed"] is bool(status)
+
+
 def test_int8_run_times_onnxruntimes_int8_kernel():
     measured = int8_run(threads=1, repeats=3)
     assert measured["ms_median"] > 0 and measured["mlp"] == [576, 768, 3072]
