@@ -113,8 +113,8 @@ def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
     """The batch with the trailing question columns that are padding in every row removed.
 
     Padding is masked out of attention and sits after every real token, so the logits are
-    those of the full-length batch; the questions of a short-question data set (easy-VQA: 22
-    tokens at most, 11 on average) then cost about half the text tokens.
+    those of the full-length batch, and a batch pays only for its longest question instead of
+    the text length a recipe allows (easy-VQA: 16 tokens on average, 22 at most).
     """
     mask = batch["padding_mask"]
     real = int((mask == 0).sum(dim=1).max()) if mask.numel() else 0
