@@ -37,7 +37,7 @@ from train.recipe import resolve
 from train.sampler import EpochOrder
 from vqa.answers import AnswerVocab
 from vqa.configs import BEiT3Config, get_config, list_configs, register_config
-from vqa.data.dataset import load_image
+from vqa.data.dataset import load_image, trim_padding
 from vqa.data.easy_vqa import easy_vqa_answers, load_easy_vqa
 from vqa.model import count_parameters, create_model, reinit_for_scratch
 from vqa.tokenizer import Tokenizer, train_sentencepiece
@@ -204,8 +204,10 @@ def train_run(
         drawn = order.order(step // per_epoch).to(device)
         for b in range(min(per_epoch, total - step)):
             index = drawn[b * batch : (b + 1) * batch]
-            logits = model(data["pixels"][train["img"][index]], train["q"][index],
-                           train["pad"][index])
+            text = trim_padding({"question": train["q"][index],
+                                 "padding_mask": train["pad"][index]})
+            logits = model(data["pixels"][train["img"][index]], text["question"],
+                           text["padding_mask"])
             if teacher_logits is None:
                 loss = soft_bce(logits, train["y"][index])
             else:
