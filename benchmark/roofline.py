@@ -206,7 +206,10 @@ def achieved(macs: int | None, p50_ms: float | None, ceiling: dict | None) -> di
     }
 
 
-def watch(threads: int, seconds: float, print_line: Callable[[str], object] = print) -> dict:
+def watch(
+    threads: int, seconds: float, size: int = DEFAULT_SIZE, repeats: int = 10,
+    print_line: Callable[[str], object] = print,
+) -> dict:
     """Probes taken back to back for `seconds` on an otherwise idle machine, judged as a run.
 
     What a benchmark run would see of the machine with nothing of its own running: where this
@@ -216,7 +219,7 @@ def watch(threads: int, seconds: float, print_line: Callable[[str], object] = pr
     probes: list[dict] = []
     start = time.perf_counter()
     while not probes or time.perf_counter() - start < seconds:
-        taken = probe(threads)
+        taken = probe(threads, size, repeats)
         probes.append(taken)
         print_line(
             f"{time.perf_counter() - start:6.1f} s  matmul fp32 {taken['gflops']:6.1f} GFLOP/s  "
@@ -244,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "when it would)")
     args = parser.parse_args(argv)
     if args.watch is not None:
-        check = watch(args.threads, args.watch)
+        check = watch(args.threads, args.watch, args.size, args.repeats)
         if args.out:
             args.out.write_text(json.dumps(check), "utf-8")
         return 1 if check["disturbed"] else 0

@@ -184,7 +184,7 @@ def test_watch_judges_back_to_back_probes_as_a_run(monkeypatch, int8_ms, status,
     clock = {"now": 0.0}
     figures = iter(int8_ms)
 
-    def scripted_probe(threads):
+    def scripted_probe(threads, size, repeats):
         clock["now"] += 1.0
         return _probe(100.0, 10.0, next(figures))
 

@@ -114,7 +114,7 @@ def trim_padding(batch: dict[str, Any]) -> dict[str, Any]:
 
     Padding is masked out of attention and sits after every real token, so the logits are
     those of the full-length batch, and a batch pays only for its longest question instead of
-    the text length a recipe allows (easy-VQA: 16 tokens on average, 22 at most).
+    the text length a recipe allows.
     """
     mask = batch["padding_mask"]
     real = int((mask == 0).sum(dim=1).max()) if mask.numel() else 0
