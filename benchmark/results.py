@@ -1,7 +1,8 @@
 """Result rows: one versioned JSON Schema for host and phone, stored as JSON lines.
 
 Rows are validated before they are written, and the file is rewritten atomically after every row,
-so an interrupted run leaves a readable file holding every row finished so far.
+so an interrupted run leaves a readable file holding every row finished so far. Several runs may
+add to one file at once (`--append`): each change is made under a lock, to the rows on disk.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from vqa.io import atomic_write_text
+from vqa.errors import UserError
+from vqa.io import atomic_write_text, folder_lock
 from vqa.schema import load_schema, schema_problems
 
 RESULTS_VERSION = 1
 
 
-class ResultsError(ValueError):
+class ResultsError(UserError):
     """A row or results file that does not follow the schema; the message names where."""
 
 
@@ -84,33 +86,54 @@ def load_row_file(path: str | Path) -> list[dict[str, Any]]:
 
 
 class ResultsFile:
-    """A JSON-lines file that gains one validated row at a time, each write atomic."""
+    """A JSON-lines file that gains one validated row at a time, each write atomic.
+
+    Every change holds the lock of the file's folder, reads the rows on disk, changes them and
+    writes the file back, so that processes appending to one file at once keep each other's rows.
+    `rows` is the file as this process last wrote it; `added` holds the rows this object added.
+    """
 
     def __init__(self, path: str | Path, append: bool = False) -> None:
         self.path = Path(path)
-        self.rows: list[dict[str, Any]] = (
-            read_rows(self.path) if append and self.path.exists() else []
-        )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._write()
+        self.added: list[dict[str, Any]] = []
+        with folder_lock(self.path.parent):
+            if append and self.path.exists():
+                self.rows = read_rows(self.path)
+            else:
+                self.rows = []
+                self._write()
 
     def add(self, row: dict[str, Any]) -> None:
         validate_row(row, f"new row {row.get('label')!r} for {self.path}")
-        self.rows.append(row)
-        self._write()
+        with folder_lock(self.path.parent):
+            self._reread()
+            self.rows.append(row)
+            self._write()
+        self.added.append(row)
 
     def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
         """Set `fields` on every row of run `run_id` (what is known only when the run ends)."""
-        updated = [{**row, **fields} if row.get("run_id") == run_id else row for row in self.rows]
-        for row in updated:
-            if row.get("run_id") == run_id:
-                validate_row(row, f"row {row.get('label')!r} of {self.path}")
-        self.rows = updated
-        self._write()
+        with folder_lock(self.path.parent):
+            self._reread()
+            updated = [
+                {**row, **fields} if row.get("run_id") == run_id else row for row in self.rows
+            ]
+            for row in updated:
+                if row.get("run_id") == run_id:
+                    validate_row(row, f"row {row.get('label')!r} of {self.path}")
+            self.rows = updated
+            self._write()
+        self.added = [
+            {**row, **fields} if row.get("run_id") == run_id else row for row in self.added
+        ]
 
     def extend(self, rows: Iterable[dict[str, Any]]) -> None:
         for row in rows:
             self.add(row)
+
+    def _reread(self) -> None:
+        """The rows on disk now: other processes may have added theirs since the last write."""
+        self.rows = read_rows(self.path) if self.path.exists() else []
 
     def _write(self) -> None:
         atomic_write_text(

@@ -133,16 +133,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         Harness(options, results).run()
     except KeyboardInterrupt:
-        print(f"\ninterrupted: {len(results.rows)} rows kept in {out}", file=sys.stderr)
+        print(f"\ninterrupted: {len(results.added)} rows kept in {out}", file=sys.stderr)
         code = 130
     except (OSError, ValueError) as err:
         message = user_message(err) or one_line(err)
         print(f"error: {message}", file=sys.stderr)
         code = 2
-    if results.rows:
-        print(markdown_table(results.rows))
-    if args.report and results.rows:
-        print(f"report: {write_report(results.rows, args.report)}", file=sys.stderr)
-    if code == 0 and any(row["status"] == "error" for row in results.rows):
+    if results.added:
+        print(markdown_table(results.added))
+    if args.report and results.added:
+        print(f"report: {write_report(results.added, args.report)}", file=sys.stderr)
+    if code == 0 and any(row["status"] == "error" for row in results.added):
         code = 1
     return code

@@ -1,11 +1,13 @@
-"""Atomic file writing and file hashes.
+"""Atomic file writing, a lock for files several processes change, and file hashes.
 
 A reader, or a crash, sees the old file or the complete new one; a full disk is reported as
-"no space left on <path>" and leaves the old file in place.
+"no space left on <path>" and leaves the old file in place. Writers that read a file, change it
+and write it back hold `folder_lock` meanwhile, so that two of them never lose each other's work.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -41,6 +43,24 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if full is not None:
             raise full from err
         raise
+
+
+@contextmanager
+def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (created when absent) for the duration of the block.
+
+    The lock is `flock` on the folder itself, so no lock file is left behind; it ends with the
+    block or with the process, however that ends. Every process that changes a file in `folder`
+    through this lock waits for the others.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
