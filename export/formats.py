@@ -1,4 +1,4 @@
-"""What every format module provides, and the registry that finds them by name.
+"""What every format module provides, found by name through the format registry (vqa.formats).
 
 A format module, named after the runtime that runs it (lite_interpreter, onnx_runtime, coreml,
 executorch_runtime, so none shadows the package it imports), defines one `FormatSpec`: which
@@ -20,12 +20,12 @@ import torch
 from torch import nn
 
 from export.errors import ExportError
-from vqa.runtimes import FORMAT_MODULES
+from vqa.formats import FORMAT_NAMES as FORMAT_NAMES
+from vqa.formats import PRECISIONS as PRECISIONS
+from vqa.formats import bundle_format
 from vqa.runtimes import INPUT_NAMES as INPUT_NAMES
 from vqa.runtimes import OUTPUT_NAME as OUTPUT_NAME
 
-FORMAT_NAMES = tuple(FORMAT_MODULES)
-PRECISIONS = ("fp32", "fp16", "int8", "int4")
 DEPLOYMENT_TARGETS = ("iOS16", "iOS17", "iOS18")
 """Core ML minimum deployment targets offered (ML programs need iOS 15; int8 weights iOS 16)."""
 
@@ -107,7 +107,7 @@ def get_format(name: str) -> FormatSpec:
     """The spec of a format; its module (and heavy converter imports) load only when asked."""
     if name not in FORMAT_NAMES:
         raise ExportError(f"unknown format {name!r}; choose from {', '.join(FORMAT_NAMES)}, all")
-    return importlib.import_module(f"export.{FORMAT_MODULES[name]}").FORMAT
+    return importlib.import_module(f"export.{bundle_format(name).module}").FORMAT
 
 
 def parse_formats(values: list[str]) -> list[str]:

@@ -1,7 +1,9 @@
 """What every runner offers the measuring process: load once, then logits for numpy inputs.
 
-A bundle's runner loads its model file through `vqa.runtimes` (the loaders the exporter's parity
-check uses too); the PyTorch baselines load the source checkpoint instead.
+Every bundle format runs through `BundleRunner`, which loads the model file through `vqa.runtimes`
+(the loaders the exporter's parity check uses too) with the format's settings from the registry
+(vqa.formats): whether the run's thread count applies, which run options reach the runtime.
+The PyTorch baselines load the source checkpoint instead.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from vqa import runtimes
+from vqa.formats import bundle_format
 from vqa.runtimes import RuntimeOptions
 
 
@@ -68,8 +71,14 @@ class BundleRunner(Runner):
     """A bundle's model file in the runtime of its format, through `vqa.runtimes`."""
 
     def runtime_options(self) -> RuntimeOptions:
+        """The manifest's inputs and outputs, with the knobs the format's registry row allows:
+        the run's threads (not Core ML's, which chooses its own) and its run options."""
         assert self.spec.manifest is not None
-        return RuntimeOptions.from_manifest(self.spec.manifest, threads=self.spec.threads)
+        fmt = bundle_format(self.spec.format)
+        extra = {k: self.spec.options[k] for k in fmt.run_options if k in self.spec.options}
+        return RuntimeOptions.from_manifest(
+            self.spec.manifest, threads=self.spec.threads if fmt.threads else None, extra=extra
+        )
 
     def import_runtime(self) -> None:
         runtimes.runtime_module(self.spec.format)

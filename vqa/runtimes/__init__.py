@@ -1,13 +1,12 @@
 """One loader a runtime: a bundle's model file in, a model that maps numpy inputs to logits out.
 
-The exporter's parity check and the benchmark's runners load every format through these modules,
-so both measure the very same runtime calls. A module is named after its runtime (none shares a
-name with the package it imports) and imports that runtime only when a model is loaded.
+The exporter's parity check and the benchmark's runner load every format through these modules,
+so both measure the very same runtime calls. A module is named after its runtime, as the format
+registry (vqa.formats) says, and imports that runtime only when a model is loaded.
 """
 
 from __future__ import annotations
 
-import sys
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,13 +17,9 @@ from typing import Any
 
 import numpy as np
 
-FORMAT_MODULES = {
-    "torchscript": "lite_interpreter",
-    "onnx": "onnx_runtime",
-    "coreml": "coreml",
-    "executorch": "executorch_runtime",
-}
-"""The module of each bundle format, here and in `export` and `benchmark.runners`."""
+from vqa.formats import bundle_format
+from vqa.formats import unavailable_reason as unavailable_reason
+
 INPUT_NAMES = ("image", "question", "padding_mask")
 OUTPUT_NAME = "logits"
 NUMPY_DTYPES = {
@@ -103,24 +98,12 @@ class LoadedModel(ABC):
 
 def runtime_module(fmt: str) -> ModuleType:
     """The loader module of `fmt`, imported with its runtime."""
-    if fmt not in FORMAT_MODULES:
-        raise ValueError(f"no runtime for format {fmt!r}; known: {', '.join(FORMAT_MODULES)}")
-    return import_module(f"vqa.runtimes.{FORMAT_MODULES[fmt]}")
+    return import_module(f"vqa.runtimes.{bundle_format(fmt).module}")
 
 
 def load(fmt: str, path: str | Path, options: RuntimeOptions | None = None) -> LoadedModel:
     """Load `path` (a bundle's model file) in the runtime of `fmt`."""
     return runtime_module(fmt).load(Path(path), options or RuntimeOptions())
-
-
-def unavailable_reason(fmt: str) -> str | None:
-    """Why this host cannot run `fmt` at all, or None; imports no runtime."""
-    if fmt == "coreml" and sys.platform != "darwin":
-        return (
-            f"Core ML predictions need macOS (this host is {sys.platform}); coremltools reads "
-            "the model spec elsewhere but cannot run it"
-        )
-    return None
 
 
 def output_logits(outputs: Sequence[Any] | Any) -> np.ndarray:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from vqa.formats import unavailable_reason
 from vqa.runtimes import LoadedModel, RuntimeOptions, RuntimeUnavailable, output_logits
 
 COMPUTE_UNITS = {"all": "ALL", "cpu": "CPU_ONLY", "cpu-gpu": "CPU_AND_GPU", "cpu-ne": "CPU_AND_NE"}
@@ -17,8 +17,8 @@ class CoreMLModel(LoadedModel):
 
     def __init__(self, path: Path, options: RuntimeOptions) -> None:
         super().__init__(path, options)
-        if sys.platform != "darwin":
-            raise RuntimeUnavailable(f"Core ML predictions need macOS; this host is {sys.platform}")
+        if reason := unavailable_reason("coreml"):
+            raise RuntimeUnavailable(reason)
         import coremltools as ct
 
         units = COMPUTE_UNITS[options.extra.get("coreml_units", "all")]
