@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from benchmark.stats import TRIM, summarize
+from vqa import quality
 from vqa.io import atomic_write_bytes
 from vqa.tokenizer import Tokenizer, TokenizerError, train_sentencepiece
 from vqa.transforms import eval_transform
@@ -50,6 +51,9 @@ PREPROCESS_TOLERANCE_REASON = (
     "fails the check."
 )
 ANSWERABLE_TOLERANCE = 1e-12
+# The quality figures come from exact integer sums; only their last division may round
+# differently between languages.
+QUALITY_TOLERANCE = 1e-9
 
 EDGE_CASES = [
     "",
@@ -210,6 +214,85 @@ def preprocess_file(images: dict[str, np.ndarray]) -> dict[str, Any]:
     }
 
 
+def _hopper_rgba(blur_sigma: float) -> np.ndarray:
+    """matplotlib's sample photo at 1280 x 960, optionally blurred there, stored at 160 x 120."""
+    import matplotlib.cbook
+    from PIL import ImageFilter
+
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    with Image.open(path) as image:
+        photo = image.convert("RGB").resize((1280, 960), Image.Resampling.BICUBIC)
+    if blur_sigma:
+        photo = photo.filter(ImageFilter.GaussianBlur(blur_sigma))
+    small = photo.resize((160, 120), Image.Resampling.BICUBIC).convert("RGBA")
+    return np.asarray(small)
+
+
+def quality_images() -> list[tuple[str, np.ndarray]]:
+    """Images made for the quality cases: a real photo sharp and blurred, dark, bright, tiny."""
+    photo = _photo_like(80, 60, 6).astype(np.float64)
+    dark = photo.copy()
+    dark[..., :3] *= 0.1
+    bright = photo.copy()
+    bright[..., :3] = 200 + photo[..., :3] * 0.5
+    y, x = np.mgrid[0:48, 0:64].astype(np.float64)
+    smooth = np.stack([60 + 2 * x, 90 + y, 150 - x - y, np.full_like(x, 255)], axis=-1)
+    return [
+        ("smooth_64x48", np.rint(smooth).astype(np.uint8)),
+        ("hopper_sharp", _hopper_rgba(0)),
+        ("hopper_blurred", _hopper_rgba(16)),
+        ("dark_80x60", np.rint(dark).astype(np.uint8)),
+        ("bright_80x60", np.clip(np.rint(bright), 0, 255).astype(np.uint8)),
+        ("tiny_3x2", _photo_like(3, 2, 7)),
+    ]
+
+
+# (image, repeat): the image made from the pixels file by repeating every pixel `repeat` times
+# along both axes (nearest-neighbour upscaling), so large photos need no large files.
+QUALITY_CASES = [
+    ("easyvqa_test_0", 1), ("easyvqa_test_1", 1), ("photo_17x90", 1), ("photo_20x20", 1),
+    ("photo_64x64", 5), ("photo_120x45", 3), ("photo_37x23", 60),
+    ("hopper_sharp", 1), ("hopper_sharp", 2), ("hopper_sharp", 8), ("hopper_blurred", 1),
+    ("hopper_blurred", 2), ("smooth_64x48", 5),
+    ("dark_80x60", 4), ("bright_80x60", 4), ("tiny_3x2", 1), ("tiny_3x2", 5),
+]
+
+
+def quality_file(images: dict[str, np.ndarray]) -> dict[str, Any]:
+    cases = []
+    for name, repeat in QUALITY_CASES:
+        rgba = images[name].repeat(repeat, axis=0).repeat(repeat, axis=1)
+        height, width = rgba.shape[:2]
+        report = quality.assess_image(Image.fromarray(rgba, "RGBA"))
+        cases.append({
+            "name": f"{name}_x{repeat}",
+            "pixels_file": f"images/{name}.rgba",
+            "pixels_width": images[name].shape[1],
+            "pixels_height": images[name].shape[0],
+            "repeat": repeat,
+            "width": width,
+            "height": height,
+            "analysis_width": report.width,
+            "analysis_height": report.height,
+            "mean_luma": report.mean_luma,
+            "bright_fraction": report.bright_fraction,
+            "laplacian_var": report.laplacian_var,
+            "verdict": report.verdict,
+        })
+    return {
+        "analysis_side": quality.ANALYSIS_SIDE,
+        "thresholds": {
+            "dark_mean_luma": quality.DARK_MEAN_LUMA,
+            "bright_luma": quality.BRIGHT_LUMA,
+            "bright_fraction": quality.BRIGHT_FRACTION,
+            "blur_laplacian_var": quality.BLUR_LAPLACIAN_VAR,
+            "min_blur_side": quality.MIN_BLUR_SIDE,
+        },
+        "relative_tolerance": QUALITY_TOLERANCE,
+        "cases": cases,
+    }
+
+
 def decode_case(logits: list[float], answers: list[str], unanswerable: int | None):
     """Argmax (first maximum on ties), top 5 by score then index, answerable = 1 - sigmoid."""
     values = np.asarray(logits, dtype=np.float64)
@@ -314,6 +397,10 @@ def golden_files(beit3_spm: Path | None) -> dict[str, bytes]:
     for name, rgba in images.items():
         files[f"images/{name}.rgba"] = rgba.tobytes()
     files["preprocess.json"] = _json(preprocess_file(images)).encode()
+    made = dict(quality_images())
+    for name, rgba in made.items():
+        files[f"images/{name}.rgba"] = rgba.tobytes()
+    files["quality.json"] = _json(quality_file(images | made)).encode()
     files["decode.json"] = _json(decode_file()).encode()
     files["stats.json"] = _json(stats_file()).encode()
     return files

@@ -142,3 +142,42 @@ def test_statistics_match_numpy_and_scipy():
         }
         for key, value in expected.items():
             assert case[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+
+
+def _quality_oracle(rgba: np.ndarray, side: int) -> tuple[int, int, float, float, float | None]:
+    """The quality figures by hand: PIL resize, float luma, scipy's Laplacian, numpy's var."""
+    from scipy.ndimage import laplace
+
+    image = Image.fromarray(rgba, "RGBA").convert("RGB")
+    width, height = image.size
+    longer = max(width, height)
+    if longer > side:
+        size = (round(width * side / longer), round(height * side / longer))
+        image = image.resize(size, Image.Resampling.BICUBIC)
+    rgb = np.asarray(image).astype(np.float64)
+    luma = rgb @ np.array([0.299, 0.587, 0.114])
+    interior = laplace(luma)[1:-1, 1:-1]
+    blur = float(np.var(interior)) if min(image.size) >= 16 else None
+    return (*image.size, float(luma.mean()), float(np.mean(luma >= 245 - 1e-9)), blur)
+
+
+def test_quality_matches_an_independent_computation():
+    data = _load("quality.json")
+    tol = data["relative_tolerance"]
+    verdicts = set()
+    for case in data["cases"]:
+        raw = np.frombuffer((GOLDEN / case["pixels_file"]).read_bytes(), np.uint8)
+        rgba = raw.reshape(case["pixels_height"], case["pixels_width"], 4)
+        rgba = rgba.repeat(case["repeat"], axis=0).repeat(case["repeat"], axis=1)
+        assert (case["width"], case["height"]) == (rgba.shape[1], rgba.shape[0])
+        width, height, mean, bright, blur = _quality_oracle(rgba, data["analysis_side"])
+        assert (case["analysis_width"], case["analysis_height"]) == (width, height), case["name"]
+        assert case["mean_luma"] == pytest.approx(mean, rel=1e-9), case["name"]
+        assert case["bright_fraction"] == pytest.approx(bright, abs=1e-12), case["name"]
+        if blur is None:
+            assert case["laplacian_var"] is None, case["name"]
+        else:
+            assert case["laplacian_var"] == pytest.approx(blur, rel=max(tol, 1e-9)), case["name"]
+        verdicts.add(case["verdict"])
+    # Every verdict is exercised, so every reader is checked on every branch.
+    assert verdicts == {"too_dark", "too_bright", "blurred", "ok"}
