@@ -1,6 +1,8 @@
 """Bundle manifests: schema validation on write and read, files checked against the manifest."""
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +99,61 @@ def test_not_a_bundle(tmp_path):
     (tmp_path / MANIFEST_NAME).write_text(json.dumps({"schema_version": 1}), "utf-8")
     with pytest.raises(BundleError, match="does not follow the schema"):
         read_bundle(tmp_path)
+
+
+def _pointing(bundle, key, name):
+    """The bundle's manifest with the file name at `key` replaced by `name` (digests true)."""
+    manifest = json.loads((bundle / MANIFEST_NAME).read_text("utf-8"))
+    old = {"model_file": manifest["model_file"], "tokenizer": manifest["tokenizer"]["file"],
+           "answers": manifest["answers"]["file"], "files": "answers.txt"}[key]
+    if key == "model_file":
+        manifest["model_file"] = name
+    elif key != "files":
+        manifest[key]["file"] = name
+    target = bundle / name
+    manifest["files"][name] = {"bytes": target.stat().st_size,
+                               "sha256": hashlib.sha256(target.read_bytes()).hexdigest()}
+    if key != "files":
+        del manifest["files"][old]
+    (bundle / MANIFEST_NAME).write_text(json.dumps(manifest), "utf-8")
+
+
+@pytest.mark.parametrize("key", ["model_file", "tokenizer", "answers", "files"])
+@pytest.mark.parametrize("how", ["dots", "absolute"])
+def test_a_manifest_cannot_name_a_file_outside_the_bundle(tmp_path, key, how):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the bundle's\n", "utf-8")
+    folder = tmp_path / "deep" / "bundle"
+    folder.mkdir(parents=True)
+    for name, data in (("model.onnx", b"m"), ("tokenizer.spm", b"t"), ("answers.txt", b"yes\n")):
+        (folder / name).write_bytes(data)
+    write_manifest(folder, {**_manifest(folder), "answers": {"file": "answers.txt", "count": 1,
+                                                             "unanswerable_index": None}})
+    name = "../../secret.txt" if how == "dots" else str(secret)
+    _pointing(folder, key, name)
+    with pytest.raises(BundleError, match="is not a path inside the bundle folder"):
+        read_bundle(folder)
+    with pytest.raises(BundleError, match="is not a path inside the bundle folder"):
+        read_bundle(folder, verify_files=False)
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.spm", "answers.txt"])
+def test_a_file_linked_outside_the_bundle_is_refused(tmp_path, name):
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    for file, data in (("model.onnx", b"m"), ("tokenizer.spm", b"t"), ("answers.txt", b"a\nb\n")):
+        (tmp_path / file).write_bytes(data)
+        (folder / file).write_bytes(data)
+    write_manifest(folder, _manifest(folder))
+    (folder / name).unlink()
+    (folder / name).symlink_to(tmp_path / name)  # same bytes, so the digest still matches
+    with pytest.raises(BundleError, match=rf"'{name}' leads outside the bundle folder"):
+        read_bundle(folder)
+
+
+def test_a_link_that_stays_inside_the_bundle_is_fine(bundle):
+    (bundle / "weights").mkdir()
+    (bundle / "model.onnx").rename(bundle / "weights" / "model.onnx")
+    (bundle / "model.onnx").symlink_to(Path("weights") / "model.onnx")
+    write_manifest(bundle, {**_manifest(bundle)})
+    assert read_bundle(bundle).model_path.read_bytes() == b"onnx bytes"

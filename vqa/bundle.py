@@ -3,7 +3,9 @@
 A bundle is a folder with the model file(s), `manifest.json`, the tokenizer model and the answer
 list. The manifest is validated against `schemas/manifest.schema.json` when written and when read,
 and every file it lists is checked by size and sha256, so a runtime never runs a model that does
-not match its description.
+not match its description. Every file name a manifest holds (model, tokenizer, answers, `files`)
+must resolve inside the bundle folder, symbolic links followed, so that a manifest cannot make a
+runtime open a file elsewhere.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vqa.errors import UserError
 from vqa.io import atomic_write_text, file_sha256
 from vqa.schema import load_schema, schema_problems
 
@@ -21,7 +24,7 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 
 
-class BundleError(ValueError):
+class BundleError(UserError):
     """A bundle that is missing, malformed or does not match its manifest."""
 
 
@@ -106,6 +109,28 @@ class Bundle:
         return self.path / self.manifest["tokenizer"]["file"]
 
 
+def _outside(folder: Path, name: str) -> str | None:
+    """Why the file `name` of a manifest leaves `folder` (absolute, `..`, a link out), or None."""
+    if not name or Path(name).is_absolute() or "\\" in name or ".." in Path(name).parts:
+        return f"{name!r} is not a path inside the bundle folder"
+    root = folder.resolve()
+    target = (folder / name).resolve()
+    if target != root and root not in target.parents:
+        return f"{name!r} leads outside the bundle folder (to {target})"
+    return None
+
+
+def _named_files(manifest: dict[str, Any]) -> dict[str, str]:
+    """Every file name the manifest holds, by where it holds it."""
+    named = {
+        "model_file": manifest["model_file"],
+        "tokenizer.file": manifest["tokenizer"]["file"],
+        "answers.file": manifest["answers"]["file"],
+    }
+    named.update({f"files[{name!r}]": name for name in manifest["files"]})
+    return named
+
+
 def read_bundle(path: str | Path, verify_files: bool = True) -> Bundle:
     """Open a bundle folder, validating the manifest and (by default) every listed file."""
     path = Path(path)
@@ -119,6 +144,10 @@ def read_bundle(path: str | Path, verify_files: bool = True) -> Bundle:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise BundleError(f"{manifest_path}: not valid JSON ({err})") from None
     validate_manifest(manifest, manifest_path)
+    for key, name in _named_files(manifest).items():
+        problem = _outside(path, name)
+        if problem:
+            raise BundleError(f"{manifest_path}: {key}: {problem}")
     listed = manifest["files"]
     for required in (
         manifest["model_file"],
