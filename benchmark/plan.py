@@ -231,7 +231,7 @@ def checkpoint_template(path: Path, work_dir: Path) -> Target:
     """Preprocessing, tokenizer and answers from one of our checkpoints (no bundle given)."""
     from vqa.answers import write_answers
     from vqa.checkpoint import read_checkpoint
-    from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
+    from vqa.checkpoint_model import load_checkpoint_model
     from vqa.errors import UserError
 
     try:
@@ -254,12 +254,12 @@ def checkpoint_template(path: Path, work_dir: Path) -> Target:
             "together with a bundle exported from it"
         )
         return template
-    try:
-        tokenizer = checkpoint_tokenizer(ckpt)  # by bytes, or by a path checked by sha256
-        answer_list = checkpoint_answers(ckpt)
+    try:  # the tokenizer by bytes, or by a path checked by sha256
+        loaded = load_checkpoint_model(ckpt, build_model=False)
     except UserError as err:
         template.error = str(err)
         return template
+    tokenizer, answer_list = loaded.tokenizer, loaded.answers
     spm = atomic_write_bytes(work_dir / f"tokenizer_{sha[:12]}.spm", tokenizer.model_bytes)
     answers = work_dir / f"answers_{sha[:12]}.txt"
     template.unanswerable_index = write_answers(answers, answer_list)

@@ -1,7 +1,7 @@
 """The export's source: the fp32 PyTorch model, with the tokenizer and answers it was trained with.
 
-Our checkpoints carry the tokenizer and answers; official ones carry neither (and no architecture),
-so they come from --tokenizer, --answers and --arch. Every problem is reported naming the file.
+Read by vqa.checkpoint_model (as `train evaluate` and the benchmark read checkpoints), with what
+the manifest needs besides: the file's hash and the image size it was trained at.
 """
 
 from __future__ import annotations
@@ -10,10 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from export.errors import ExportError
-from vqa.checkpoint import model_from_checkpoint, read_checkpoint, state_shape
-from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
-from vqa.errors import UserError
+from vqa.checkpoint import state_shape
+from vqa.checkpoint_model import load_checkpoint_model
 from vqa.io import file_sha256
 from vqa.model import BEiT3ForVQA
 from vqa.tokenizer import Tokenizer
@@ -48,35 +46,19 @@ def load_source(
 ) -> Source:
     """Read the checkpoint and build the eval-mode fp32 model at `img_size` (positions resized)."""
     path = Path(checkpoint)
-    try:
-        ckpt = read_checkpoint(path, trust_pickle=trust_checkpoint)
-        model = model_from_checkpoint(ckpt, arch=arch, img_size=img_size).eval()
-    except UserError:
-        raise
-    except ValueError as err:  # e.g. an image size that is not a multiple of the patch size
-        raise ExportError(f"{path}: {err}") from None
-    text_model = checkpoint_tokenizer(ckpt, tokenizer)
-    if text_model.vocab_size > model.config.vocab_size:
-        raise ExportError(
-            f"{tokenizer or path}: the tokenizer has {text_model.vocab_size} ids but the model's "
-            f"text embedding only {model.config.vocab_size}: not the tokenizer of this model"
-        )
-    answer_list = checkpoint_answers(ckpt, answers)
-    if len(answer_list) != model.config.num_answers:
-        raise ExportError(
-            f"{answers or path}: {len(answer_list)} answers, but the model has "
-            f"{model.config.num_answers} outputs"
-        )
-    for parameter in model.parameters():
+    loaded = load_checkpoint_model(
+        path, arch=arch, img_size=img_size, tokenizer=tokenizer, answers=answers,
+        trust_checkpoint=trust_checkpoint,
+    )
+    assert loaded.model is not None
+    for parameter in loaded.model.parameters():
         parameter.requires_grad_(False)
     return Source(
         checkpoint=path,
         sha256=file_sha256(path),
-        kind=ckpt.kind,
-        model=model,
-        tokenizer=text_model,
-        answers=answer_list,
-        native_img_size=state_shape(ckpt.state_dict, path).img_size,
+        kind=loaded.checkpoint.kind,
+        model=loaded.model,
+        tokenizer=loaded.tokenizer,
+        answers=loaded.answers,
+        native_img_size=state_shape(loaded.checkpoint.state_dict, path).img_size,
     )
-
-

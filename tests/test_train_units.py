@@ -17,7 +17,7 @@ from train.describe import describe
 from train.freeze import apply_freeze, frozen_layers
 from train.losses import distill_loss, sigmoid_kd, soft_bce, softmax_kd
 from train.optim import OptimConfig, build_optimizer, layer_id, lr_factor, param_groups
-from train.predict import answerable_scores, to_predictions
+from train.predict import to_predictions
 from train.sampler import EpochOrder, SeededDataset
 from train.state import prepare_out_dir, rng_state, set_rng_state, truncate_log
 from train.student_init import evenly_spaced, init_from_checkpoint, select_layers
@@ -26,6 +26,7 @@ from vqa.configs import get_config
 from vqa.data import VQASample
 from vqa.errors import one_line
 from vqa.model import create_model
+from vqa.predictions import answerable_scores
 
 
 def _tiny(**overrides):
@@ -291,8 +292,8 @@ def test_freezing_bottom_layers_and_unfreezing_schedule():
 def test_answerable_is_one_minus_the_unanswerable_probability():
     logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 1.0]])
     answers = ["yes", "unanswerable", "no"]
-    scores = answerable_scores(logits, answers)
-    assert torch.allclose(scores, 1 - torch.sigmoid(torch.tensor([0.0, 3.0])))
+    scores = answerable_scores(logits.numpy(), answers.index("unanswerable"))
+    assert scores == pytest.approx([0.5, 1 - 1 / (1 + math.exp(-3))])
     samples = [VQASample(key=f"k{i}", image_path=None, question="q") for i in range(2)]
     predictions = to_predictions(logits, samples, answers)
     assert predictions[0]["answer"] == "yes" and predictions[1]["answer"] == "unanswerable"

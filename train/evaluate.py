@@ -14,12 +14,13 @@ from typing import Any
 from train import distributed
 from train.components import amp_dtype
 from train.errors import TrainError
-from train.predict import predict_logits, to_predictions, write_json
-from vqa.checkpoint import model_from_checkpoint, read_checkpoint
-from vqa.checkpoint_vocab import checkpoint_answers, checkpoint_tokenizer
+from train.predict import predict_logits, to_predictions
+from vqa.checkpoint_model import load_checkpoint_model
 from vqa.data import samples_to_annotations
 from vqa.data.spec import DataSpec
+from vqa.io import atomic_write_json
 from vqa.metrics import score
+from vqa.predictions import write_predictions
 
 
 def format_metrics(metrics: dict[str, Any], title: str) -> str:
@@ -38,16 +39,12 @@ def format_metrics(metrics: dict[str, Any], title: str) -> str:
 def run_evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     ctx = distributed.setup(args.device)
     try:
-        ckpt = read_checkpoint(args.checkpoint, trust_pickle=args.trust_checkpoint)
-        model = model_from_checkpoint(ckpt, arch=args.arch, img_size=args.img_size)
-        tokenizer = checkpoint_tokenizer(
-            ckpt, args.tokenizer, max_len=args.text_len if args.tokenizer else None
+        loaded = load_checkpoint_model(
+            args.checkpoint, arch=args.arch, img_size=args.img_size, tokenizer=args.tokenizer,
+            text_len=args.text_len, answers=args.answers, trust_checkpoint=args.trust_checkpoint,
         )
-        answers = checkpoint_answers(ckpt, args.answers)
-        if len(answers) != model.config.num_answers:
-            raise TrainError(
-                f"{len(answers)} answers for a model with {model.config.num_answers} outputs"
-            )
+        model, tokenizer, answers = loaded.model, loaded.tokenizer, loaded.answers
+        assert model is not None
         spec = DataSpec.parse(args.data)
         samples = list(spec.load(
             args.split, limit=args.limit, skip_bad=args.skip_bad,
@@ -76,7 +73,7 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
             return None
         predictions = to_predictions(logits, samples, answers)
         out = Path(args.out)
-        write_json(out, predictions)
+        write_predictions(out, predictions)
         print(
             f"{len(predictions)} predictions for {spec} {args.split} -> {out} "
             f"({len(samples) / seconds:.1f} samples/s on {ctx.device})"
@@ -88,7 +85,10 @@ def run_evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
         metrics_path = Path(args.metrics_json) if args.metrics_json else out.with_suffix(
             ".metrics.json"
         )
-        write_json(metrics_path, {"checkpoint": str(ckpt.path), "split": args.split, **metrics})
+        atomic_write_json(
+            metrics_path, {"checkpoint": str(loaded.checkpoint.path), "split": args.split,
+                           **metrics}, indent=1,
+        )
         print(format_metrics(metrics, f"{spec} {args.split}"))
         print(f"metrics -> {metrics_path}")
         return metrics

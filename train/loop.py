@@ -30,7 +30,7 @@ from train.errors import NonFiniteLossError, TrainError
 from train.freeze import apply_freeze, frozen_layers
 from train.losses import distill_loss, soft_bce
 from train.optim import OptimConfig, build_optimizer, build_scheduler
-from train.predict import autocast, predict_logits, to_device, to_predictions, write_json
+from train.predict import autocast, predict_logits, to_device, to_predictions
 from train.sampler import EpochOrder, SeededDataset
 from train.state import BEST, LAST, rng_state, set_rng_state, truncate_log
 from train.tracker import Tracker
@@ -38,6 +38,7 @@ from vqa.checkpoint import Checkpoint, save_checkpoint
 from vqa.data import VQADataset, collate_trimmed, samples_to_annotations
 from vqa.errors import NoSpaceError
 from vqa.metrics import score
+from vqa.predictions import write_predictions
 from vqa.transforms import eval_transform, train_transform
 
 TeacherFn = Callable[[dict[str, Any]], torch.Tensor]
@@ -391,7 +392,7 @@ class Trainer:
             self.bad_evals = 0
             self._save(self.out / BEST, metrics, train_state=None)
             if ctx.is_main:
-                write_json(self.out / f"predictions_{args.val_split}.json", predictions)
+                write_predictions(self.out / f"predictions_{args.val_split}.json", predictions)
         else:
             self.bad_evals += 1
         assert self.best is not None

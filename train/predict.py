@@ -1,17 +1,10 @@
-"""Inference over a sample list: logits (sharded over ranks), answers, answerability, files.
-
-A prediction is {"image": key, "answer": str, "answerable": p}. `answerable` is
-1 - sigmoid(logit of "unanswerable"): the head is trained with per-answer BCE on soft scores, so
-that sigmoid estimates the share of annotators who would say "unanswerable". Models whose answer
-list has no "unanswerable" (easy-VQA) get no `answerable` field: they carry no signal for it, and
-a constant would score as a prediction in the answerability metric.
-"""
+"""Inference over a sample list: logits (sharded over ranks), then predictions through
+vqa.predictions, the writer the benchmark uses too."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -19,9 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from train.distributed import Dist, gather_rows
-from vqa.answers import UNANSWERABLE
+from vqa import predictions
 from vqa.data import VQADataset, VQASample, collate_trimmed
-from vqa.io import atomic_write_json
 from vqa.progress import progress_bar
 from vqa.tokenizer import Tokenizer
 from vqa.transforms import eval_transform
@@ -88,28 +80,11 @@ def predict_logits(
     return gathered.cpu()
 
 
-def answerable_scores(logits: torch.Tensor, answers: Sequence[str]) -> torch.Tensor | None:
-    """P(answerable) per row, or None when the answer list has no "unanswerable"."""
-    if UNANSWERABLE not in answers:
-        return None
-    return 1.0 - torch.sigmoid(logits[:, list(answers).index(UNANSWERABLE)])
-
-
 def to_predictions(
     logits: torch.Tensor, samples: Sequence[VQASample], answers: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """One prediction per sample: the top answer and, where defined, `answerable`."""
-    top = logits.argmax(dim=1).tolist()
-    answerable = answerable_scores(logits, answers)
-    predictions = []
-    for i, sample in enumerate(samples):
-        entry: dict[str, Any] = {"image": sample.key, "answer": answers[top[i]]}
-        if answerable is not None:
-            entry["answerable"] = float(answerable[i])
-        predictions.append(entry)
-    return predictions
-
-
-def write_json(path: str | Path, obj: Any) -> Path:
-    """A JSON file written atomically (predictions, metrics)."""
-    return atomic_write_json(path, obj, indent=1)
+    """One prediction per sample (vqa.predictions), "answerable" where the answers have
+    "unanswerable"."""
+    return predictions.to_predictions(
+        logits.numpy(), [s.key for s in samples], answers, predictions.unanswerable_index(answers)
+    )
