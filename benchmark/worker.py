@@ -28,6 +28,7 @@ from benchmark.inputs import InputCache
 from benchmark.runners import RuntimeUnavailable, runner_class
 from benchmark.runners.base import Runner, RunnerSpec
 from vqa.io import atomic_write_json
+from vqa.predictions import to_predictions, write_predictions
 
 PROGRESS_EVERY_S = 1.0
 """How often the accuracy pass tells the waiting parent how far it is."""
@@ -65,10 +66,6 @@ def _peak_rss() -> int:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # bytes on macOS
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
 
 
 class ModelMemory:
@@ -172,17 +169,14 @@ def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> d
                 f"expected logits of shape {[len(indices), len(answers)]}, got {list(logits.shape)}"
             )
         all_logits[first : first + len(indices)] = logits
-        for i, row in zip(indices, logits, strict=True):
-            entry: dict[str, Any] = {"image": cache.keys[i], "answer": answers[int(row.argmax())]}
-            if unanswerable is not None:
-                entry["answerable"] = float(1.0 - sigmoid(row[unanswerable]))
-            predictions.append(entry)
+        predictions += to_predictions(logits, [cache.keys[i] for i in indices], answers,
+                                      unanswerable)
         if evaluation.get("progress") and time.perf_counter() - reported >= PROGRESS_EVERY_S:
             write_json(evaluation["progress"], {"done": len(predictions), "total": len(cache)})
             reported = time.perf_counter()
     seconds = time.perf_counter() - start
     all_logits.flush()
-    write_json(evaluation["predictions"], predictions)
+    write_predictions(evaluation["predictions"], predictions)
     return {"n": len(predictions), "seconds": seconds, "batch_size": size}
 
 
