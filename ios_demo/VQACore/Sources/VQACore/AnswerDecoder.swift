@@ -3,14 +3,14 @@ import Foundation
 /// Logits -> answer, as the manifest's postprocessing says: argmax (the first maximum, as
 /// numpy and torch), the top k by score then index, and answerable = 1 - sigmoid(logit of
 /// "unanswerable") in double precision, or nil when the answer list has no "unanswerable".
-public struct AnswerDecoder {
-    public struct Scored: Equatable {
+public struct AnswerDecoder: Sendable {
+    public struct Scored: Equatable, Sendable {
         public let index: Int
         public let answer: String
         public let score: Float
     }
 
-    public struct Decoded: Equatable {
+    public struct Decoded: Equatable, Sendable {
         public let answer: String
         public let index: Int
         public let top: [Scored]

@@ -2,7 +2,7 @@ import Foundation
 
 /// A JSON value written with explicit nulls and keys in a fixed order: the results schema needs
 /// `"threads": null`, which Codable's synthesized encoders leave out.
-public indirect enum JSONValue: Equatable {
+public indirect enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case int(Int)

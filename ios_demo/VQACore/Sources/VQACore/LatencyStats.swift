@@ -3,7 +3,7 @@ import Foundation
 /// Latency statistics with the host harness's definitions (benchmark/stats.py): numpy's
 /// linear-interpolated percentiles, sample standard deviation (ddof 1; 0 for one sample) and
 /// scipy's trim_mean cutting floor(0.1 * n) samples from each end.
-public struct LatencyStats: Equatable {
+public struct LatencyStats: Equatable, Sendable {
     public static let trimEachEnd = 0.1
 
     public let runs: Int

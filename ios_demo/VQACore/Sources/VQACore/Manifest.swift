@@ -3,14 +3,16 @@ import Foundation
 /// A bundle's manifest.json (vqa/schemas/manifest.schema.json): what the app runs, with which
 /// inputs, preprocessing, tokenizer and answers. `read` checks every listed file's size and
 /// sha256, as `vqa.bundle.read_bundle` does, so the app never runs a model that does not match.
-public struct Manifest: Decodable {
-    public struct FileEntry: Decodable {
+/// Every file name it holds (model, tokenizer, answers, `files`) must resolve inside the bundle
+/// folder, symbolic links followed, so a manifest cannot make the app open a file elsewhere.
+public struct Manifest: Decodable, Sendable {
+    public struct FileEntry: Decodable, Sendable {
         public let bytes: Int
         public let sha256: String
     }
 
     /// A tensor dimension: a number, or a name such as "batch".
-    public enum Dimension: Decodable, Equatable {
+    public enum Dimension: Decodable, Equatable, Sendable {
         case fixed(Int)
         case named(String)
 
@@ -32,13 +34,13 @@ public struct Manifest: Decodable {
         }
     }
 
-    public struct Tensor: Decodable {
+    public struct Tensor: Decodable, Sendable {
         public let name: String
         public let shape: [Dimension]
         public let dtype: String
     }
 
-    public struct Preprocessing: Decodable {
+    public struct Preprocessing: Decodable, Sendable {
         public let imageSize: Int
         public let resize: String
         public let interpolation: String
@@ -55,7 +57,7 @@ public struct Manifest: Decodable {
         }
     }
 
-    public struct Tokenizer: Decodable {
+    public struct Tokenizer: Decodable, Sendable {
         public let kind: String
         public let file: String
         public let sha256: String
@@ -77,7 +79,7 @@ public struct Manifest: Decodable {
         }
     }
 
-    public struct Answers: Decodable {
+    public struct Answers: Decodable, Sendable {
         public let file: String
         public let count: Int
         public let unanswerableIndex: Int?
@@ -88,11 +90,11 @@ public struct Manifest: Decodable {
         }
     }
 
-    public struct Quantization: Decodable {
+    public struct Quantization: Decodable, Sendable {
         public let scheme: String
     }
 
-    public struct Source: Decodable {
+    public struct Source: Decodable, Sendable {
         public let checkpoint: String
         public let sha256: String
     }
@@ -125,8 +127,12 @@ public struct Manifest: Decodable {
 
     public static let fileName = "manifest.json"
 
-    /// Reads and checks `folder/manifest.json` and, when `verifyFiles`, every file it lists.
-    public static func read(_ folder: URL, verifyFiles: Bool = true) throws -> Manifest {
+    /// Reads and checks `folder/manifest.json` and, when `verifyFiles`, every file it lists
+    /// (`digest` gives a file's sha256 hex: VQACore's own by default, the app passes CryptoKit's).
+    public static func read(_ folder: URL, verifyFiles: Bool = true,
+                            digest: (URL) throws -> String = { try SHA256.hex(fileAt: $0) })
+        throws -> Manifest
+    {
         let url = folder.appendingPathComponent(fileName)
         guard let data = try? Data(contentsOf: url) else {
             throw BundleError("\(folder.path): not a bundle (no readable \(fileName))")
@@ -146,7 +152,7 @@ public struct Manifest: Decodable {
         }
         manifest.folder = folder
         try manifest.check(url)
-        if verifyFiles { try manifest.verifyFiles() }
+        if verifyFiles { try manifest.verifyFiles(digest: digest) }
         return manifest
     }
 
@@ -160,6 +166,12 @@ public struct Manifest: Decodable {
         guard tokenizer.kind == "sentencepiece-fairseq" else {
             throw BundleError("\(url.path): tokenizer kind \(tokenizer.kind) is not supported")
         }
+        let root = Manifest.resolvedPath(folder.absoluteURL.path)
+        for (entry, name) in namedFiles {
+            if let problem = Manifest.outside(root: root, folder: folder, name: name) {
+                throw BundleError("\(url.path): \(entry): \(problem)")
+            }
+        }
         for required in [modelFile, tokenizer.file, answers.file] {
             let listed = files[required] != nil
                 || files.keys.contains { $0.hasPrefix(required + "/") }
@@ -169,8 +181,59 @@ public struct Manifest: Decodable {
         }
     }
 
+    /// Every file name the manifest holds, by the entry that holds it.
+    var namedFiles: [(String, String)] {
+        return [("model_file", modelFile), ("tokenizer.file", tokenizer.file),
+                ("answers.file", answers.file)]
+            + files.keys.sorted().map { ("files[\"\($0)\"]", $0) }
+    }
+
+    /// Why `name` leaves the bundle folder (empty, absolute, `..`, a link leading out), or nil.
+    /// `root` is the folder's own path with its links resolved.
+    static func outside(root: String?, folder: URL, name: String) -> String? {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        if name.isEmpty || name.hasPrefix("/") || name.contains("\\") || parts.contains("..") {
+            return "\"\(name)\" is not a path inside the bundle folder"
+        }
+        guard let root = root,
+              let target = resolvedPath(folder.absoluteURL.appendingPathComponent(name).path)
+        else {
+            return "\"\(name)\" goes through a loop of symbolic links"
+        }
+        guard target == root || target.hasPrefix(root == "/" ? "/" : root + "/") else {
+            return "\"\(name)\" leads outside the bundle folder (to \(target))"
+        }
+        return nil
+    }
+
+    /// An absolute path with every symbolic link resolved, component by component, and `.` and
+    /// `..` applied to the resolved path (as the kernel does); parts that do not exist are kept
+    /// as written. nil after 40 links (a loop). The same code on Darwin and Linux.
+    static func resolvedPath(_ path: String) -> String? {
+        var done: [String] = []
+        var pending = path.split(separator: "/").map(String.init).reversed() as [String]
+        var links = 0
+        while let part = pending.popLast() {
+            if part == "." || part.isEmpty { continue }
+            if part == ".." {
+                if !done.isEmpty { done.removeLast() }
+                continue
+            }
+            let candidate = "/" + (done + [part]).joined(separator: "/")
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: candidate) {
+                links += 1
+                if links > 40 { return nil }
+                if target.hasPrefix("/") { done = [] }
+                pending += target.split(separator: "/").map(String.init).reversed()
+                continue
+            }
+            done.append(part)
+        }
+        return "/" + done.joined(separator: "/")
+    }
+
     /// Checks every listed file's size and sha256; the error names the file.
-    public func verifyFiles() throws {
+    public func verifyFiles(digest: (URL) throws -> String = { try SHA256.hex(fileAt: $0) }) throws {
         for name in files.keys.sorted() {
             guard let expected = files[name] else { continue }
             let url = folder.appendingPathComponent(name)
@@ -181,9 +244,9 @@ public struct Manifest: Decodable {
             guard size == expected.bytes else {
                 throw BundleError("\(url.path): size \(size) bytes, the manifest says \(expected.bytes)")
             }
-            let digest = try SHA256.hex(fileAt: url)
-            guard digest == expected.sha256 else {
-                throw BundleError("\(url.path): sha256 \(digest.prefix(12)) does not match the manifest's \(expected.sha256.prefix(12))")
+            let found = try digest(url)
+            guard found == expected.sha256 else {
+                throw BundleError("\(url.path): sha256 \(found.prefix(12)) does not match the manifest's \(expected.sha256.prefix(12))")
             }
         }
     }
@@ -213,7 +276,7 @@ public struct Manifest: Decodable {
 }
 
 /// A bundle that is missing, malformed or does not match its manifest.
-public struct BundleError: Error, CustomStringConvertible, Equatable {
+public struct BundleError: Error, CustomStringConvertible, Equatable, Sendable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }

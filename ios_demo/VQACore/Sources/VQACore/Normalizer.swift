@@ -3,7 +3,7 @@ import Foundation
 /// A darts-clone double array, as SentencePiece stores the precompiled charsmap's trie: 32-bit
 /// little-endian units; common-prefix search gives the (value, length) of every key that is a
 /// prefix of the input.
-struct DoubleArray {
+struct DoubleArray: Sendable {
     let units: [UInt32]
 
     private static func hasLeaf(_ unit: UInt32) -> Bool { return (unit >> 8) & 1 == 1 }
@@ -41,7 +41,7 @@ struct DoubleArray {
 /// SentencePiece's normalizer (normalizer.cc): longest-match rewriting with the precompiled
 /// charsmap (nmt_nfkc for BEiT-3), user-defined symbols kept as they are, leading, trailing and
 /// repeated whitespace removed, spaces escaped as U+2581 and a dummy prefix added.
-struct Normalizer {
+struct Normalizer: Sendable {
     static let maxTrieResults = 32
     static let spaceSymbol: [UInt8] = [0xE2, 0x96, 0x81]
 

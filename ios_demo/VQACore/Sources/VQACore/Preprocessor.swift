@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why an image cannot be preprocessed.
-public enum PreprocessingError: Error, Equatable, CustomStringConvertible {
+public enum PreprocessingError: Error, Equatable, CustomStringConvertible, Sendable {
     case badPixels(String)
     case unsupported(String)
 
@@ -18,7 +18,7 @@ public enum PreprocessingError: Error, Equatable, CustomStringConvertible {
 /// algorithm (Resample.c: the filter's support widened by the scale when downscaling, 22-bit
 /// fixed-point weights, two passes in Pillow 13's order, each rounded and clipped to uint8),
 /// then x * scale, - mean, / std in float32, laid out NCHW.
-public struct Preprocessor {
+public struct Preprocessor: Sendable {
     public let imageSize: Int
     public let mean: [Float]
     public let std: [Float]
@@ -46,6 +46,22 @@ public struct Preprocessor {
 
     /// NCHW floats, 3 * S * S of them, from row-major RGBA bytes (width * height * 4).
     public func process(rgba: [UInt8], width: Int, height: Int) throws -> [Float] {
+        let rgb = try Preprocessor.rgb(fromRGBA: rgba, width: width, height: height)
+        let resized = Preprocessor.resizeBicubic(rgb: rgb, width: width, height: height,
+                                                 outWidth: imageSize, outHeight: imageSize)
+        let plane = imageSize * imageSize
+        var values = [Float](repeating: 0, count: 3 * plane)
+        for c in 0..<3 {
+            for p in 0..<plane {
+                let x = Float(resized[3 * p + c]) * scale
+                values[c * plane + p] = (x - mean[c]) / std[c]
+            }
+        }
+        return values
+    }
+
+    /// Interleaved 8-bit RGB from row-major RGBA (alpha dropped, as PIL's convert("RGB")).
+    public static func rgb(fromRGBA rgba: [UInt8], width: Int, height: Int) throws -> [UInt8] {
         guard width > 0, height > 0 else {
             throw PreprocessingError.badPixels("image of \(width) x \(height) pixels")
         }
@@ -59,17 +75,7 @@ public struct Preprocessor {
             rgb[3 * i + 1] = rgba[4 * i + 1]
             rgb[3 * i + 2] = rgba[4 * i + 2]
         }
-        let resized = Preprocessor.resizeBicubic(rgb: rgb, width: width, height: height,
-                                                 outWidth: imageSize, outHeight: imageSize)
-        let plane = imageSize * imageSize
-        var values = [Float](repeating: 0, count: 3 * plane)
-        for c in 0..<3 {
-            for p in 0..<plane {
-                let x = Float(resized[3 * p + c]) * scale
-                values[c * plane + p] = (x - mean[c]) / std[c]
-            }
-        }
-        return values
+        return rgb
     }
 
     /// The 8-bit RGB image (interleaved) resized with PIL's bicubic filter. Like Pillow 13, the

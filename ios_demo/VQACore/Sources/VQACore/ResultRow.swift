@@ -2,7 +2,7 @@ import Foundation
 
 /// One benchmark row in the results schema (benchmark/schemas/results.schema.json, version 1),
 /// as `python -m benchmark ingest` reads it: source "ios-app", device = the phone.
-public struct ResultRow {
+public struct ResultRow: Sendable {
     public var created: Date = Date()
     public var runId: String? = nil
     public var status = "ok"
@@ -19,12 +19,21 @@ public struct ResultRow {
     public var runtimeName = "coreml"
     public var runtimeVersion: String? = nil
     public var computeUnits: String? = nil
+    /// Milliseconds `MLModel.compileModel` took when this run compiled the model; nil when the
+    /// compiled model came from the cache (then `runtime.details.compiled_model_cached` is true).
+    public var compileMs: Double? = nil
+    public var compiledModelCached: Bool? = nil
+    /// Model load only (the host's `load`): no file checks, no compiling.
     public var loadMs: Double? = nil
     public var firstInferenceMs: Double? = nil
     public var warmup = 0
     public var latency: LatencyStats? = nil
     public var peakMemoryBytes: Int? = nil
     public var loadMemoryBytes: Int? = nil
+    /// ProcessInfo.ThermalState names (nominal, fair, serious, critical) at the start of the
+    /// measured part and at its end.
+    public var thermalStart: String? = nil
+    public var thermalEnd: String? = nil
     public var notes: [String] = []
 
     public init(label: String, format: String, precision: String, deviceName: String,
@@ -61,6 +70,8 @@ public struct ResultRow {
         members.append(("bundle", bundle.isEmpty ? .null : .object(bundle)))
         var details: [(String, JSONValue)] = []
         if let units = computeUnits { details.append(("compute_units", .string(units))) }
+        if let compile = compileMs { details.append(("compile_ms", .number(compile))) }
+        if let cached = compiledModelCached { details.append(("compiled_model_cached", .bool(cached))) }
         members.append(("runtime", .object([
             ("name", .string(runtimeName)),
             ("version", .optional(runtimeVersion)),
@@ -100,6 +111,8 @@ public struct ResultRow {
             members.append(("latency_ms", .null))
             members.append(("memory", .null))
         }
+        if let thermal = thermalStart { members.append(("thermal_start", .string(thermal))) }
+        if let thermal = thermalEnd { members.append(("thermal_end", .string(thermal))) }
         if !notes.isEmpty { members.append(("notes", .array(notes.map { .string($0) }))) }
         return .object(members)
     }
@@ -113,7 +126,7 @@ public struct ResultRow {
 /// The predictions file of the accuracy mode: a JSON list of {"image", "answer",
 /// "answerable"?}, keyed by the sample keys of the samples folder, which `python -m benchmark
 /// ingest --predictions FILE --samples DIR` (and `benchmark score`) read.
-public struct PredictionsWriter {
+public struct PredictionsWriter: Sendable {
     public private(set) var entries: [JSONValue] = []
 
     public init() {}
@@ -132,8 +145,8 @@ public struct PredictionsWriter {
 }
 
 /// A samples folder written by `python -m benchmark samples` (samples.json version 1).
-public struct SamplesFolder {
-    public struct Sample {
+public struct SamplesFolder: Sendable {
+    public struct Sample: Sendable {
         public let key: String
         public let image: URL
         public let question: String

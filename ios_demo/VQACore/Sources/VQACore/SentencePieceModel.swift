@@ -1,7 +1,7 @@
 import Foundation
 
 /// Why a tokenizer model or a question cannot be used.
-public enum TokenizerError: Error, Equatable, CustomStringConvertible {
+public enum TokenizerError: Error, Equatable, CustomStringConvertible, Sendable {
     case malformedModel(String)
     case unsupportedModel(String)
     case empty(String)
@@ -18,7 +18,7 @@ public enum TokenizerError: Error, Equatable, CustomStringConvertible {
 }
 
 /// SentencePiece's piece types (sentencepiece_model.proto, ModelProto.SentencePiece.Type).
-public enum PieceType: Int {
+public enum PieceType: Int, Sendable {
     case normal = 1
     case unknown = 2
     case control = 3
@@ -28,7 +28,7 @@ public enum PieceType: Int {
 }
 
 /// The parts of a serialized SentencePiece `ModelProto` that encoding needs.
-struct SentencePieceModel {
+struct SentencePieceModel: Sendable {
     var pieces: [[UInt8]] = []
     var scores: [Float] = []
     var types: [PieceType] = []

@@ -7,7 +7,7 @@ import Foundation
 /// search over the pieces (unigram_model.cc, EncodeOptimized: float path scores, unknown
 /// characters scored at the lowest piece score minus 10), then runs of unknown pieces merged
 /// into one, as SentencePieceProcessor does.
-public struct SentencePieceTokenizer {
+public struct SentencePieceTokenizer: Sendable {
     public static let bosId = 0
     public static let padId = 1
     public static let eosId = 2

@@ -2,13 +2,13 @@ import Foundation
 import XCTest
 @testable import VQACore
 
-/// Manifest reading and file checks on a bundle whose hashes come from elsewhere: the golden
-/// tokenizer's sha256 written by Python, and FIPS 180-4's digest of "abc".
-final class ManifestTests: XCTestCase {
-    private let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    private let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+/// A small bundle whose hashes come from elsewhere: the golden tokenizer's sha256 written by
+/// Python, and FIPS 180-4's digests of "abc" and of the empty message.
+enum TestBundle {
+    static let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    static let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-    private func makeBundle() throws -> URL {
+    static func make() throws -> URL {
         let golden = try Golden.json("tokens_small.json")
         let spm = Golden.folder.appendingPathComponent(golden["spm_file"] as? String ?? "")
         let spmBytes = try Data(contentsOf: spm)
@@ -44,6 +44,13 @@ final class ManifestTests: XCTestCase {
         try Data(manifest.utf8).write(to: folder.appendingPathComponent("manifest.json"))
         return folder
     }
+}
+
+/// Manifest reading and file checks on `TestBundle`.
+final class ManifestTests: XCTestCase {
+    private func makeBundle() throws -> URL {
+        return try TestBundle.make()
+    }
 
     func testReadsAndVerifiesABundle() throws {
         let folder = try makeBundle()
@@ -67,6 +74,89 @@ final class ManifestTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("tokenizer.spm"), "\(error)")
         }
         XCTAssertNoThrow(try Manifest.read(folder, verifyFiles: false))
+        // The digest the caller passes (the app passes CryptoKit's) is the one compared.
+        let bundle = try makeBundle()
+        XCTAssertThrowsError(try Manifest.read(bundle, digest: { _ in String(repeating: "0", count: 64) }))
+        XCTAssertNoThrow(try Manifest.read(bundle, digest: { try SHA256.hex(fileAt: $0) }))
+    }
+}
+
+/// Every file name a manifest holds must resolve inside the bundle folder, links followed.
+final class BundleContainmentTests: XCTestCase {
+    private func bundle() throws -> URL {
+        return try TestBundle.make()
+    }
+
+    /// Rewrites the manifest text of `folder`, replacing `old` by `new` once.
+    private func edit(_ folder: URL, _ old: String, _ new: String) throws {
+        let url = folder.appendingPathComponent("manifest.json")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        XCTAssertTrue(text.contains(old), old)
+        try Data(text.replacingOccurrences(of: old, with: new).utf8).write(to: url)
+    }
+
+    private func assertRefused(_ folder: URL, naming entry: String, _ why: String,
+                               file: StaticString = #filePath, line: UInt = #line)
+    {
+        XCTAssertThrowsError(try Manifest.read(folder, verifyFiles: false), file: file, line: line) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains(entry) && text.contains(why), text, file: file, line: line)
+        }
+    }
+
+    func testDotDotAndAbsoluteNamesAreRefused() throws {
+        let up = try bundle()
+        try edit(up, #""file": "answers.txt""#, #""file": "../answers.txt""#)
+        assertRefused(up, naming: "answers.file", "not a path inside the bundle folder")
+
+        let absolute = try bundle()
+        try edit(absolute, #""model.mlpackage/weight.bin": {"#, #""/etc/hosts": {"#)
+        assertRefused(absolute, naming: #"files["/etc/hosts"]"#, "not a path inside the bundle folder")
+
+        let inner = try bundle()
+        try edit(inner, #""model_file": "model.mlpackage""#, #""model_file": "model.mlpackage/../../x""#)
+        assertRefused(inner, naming: "model_file", "not a path inside the bundle folder")
+    }
+
+    func testALinkLeadingOutsideIsRefused() throws {
+        let folder = try bundle()
+        let elsewhere = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vqacore-elsewhere-\(UUID().uuidString).spm")
+        let tokenizer = folder.appendingPathComponent("tokenizer.spm")
+        try FileManager.default.moveItem(at: tokenizer, to: elsewhere)
+        try FileManager.default.createSymbolicLink(at: tokenizer, withDestinationURL: elsewhere)
+        assertRefused(folder, naming: "tokenizer.file", "leads outside the bundle folder")
+
+        // A relative link that climbs out is refused as well.
+        try FileManager.default.removeItem(at: tokenizer)
+        try FileManager.default.createSymbolicLink(
+            atPath: tokenizer.path, withDestinationPath: "../" + elsewhere.lastPathComponent)
+        assertRefused(folder, naming: "tokenizer.file", "leads outside the bundle folder")
+    }
+
+    func testLinksThatStayInsideAreAccepted() throws {
+        let folder = try bundle()
+        // answers.txt -> data/answers.txt, inside the bundle.
+        let data = folder.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        let answers = folder.appendingPathComponent("answers.txt")
+        try FileManager.default.moveItem(at: answers, to: data.appendingPathComponent("answers.txt"))
+        try FileManager.default.createSymbolicLink(atPath: answers.path,
+                                                   withDestinationPath: "data/answers.txt")
+        XCTAssertNoThrow(try Manifest.read(folder))
+        // The bundle itself reached through a link: names are judged against the real folder.
+        let alias = FileManager.default.temporaryDirectory
+            .appendingPathComponent("vqacore-alias-\(UUID().uuidString)")
+        try FileManager.default.createSymbolicLink(at: alias, withDestinationURL: folder)
+        XCTAssertNoThrow(try Manifest.read(alias))
+    }
+
+    func testALinkLoopIsRefused() throws {
+        let folder = try bundle()
+        let answers = folder.appendingPathComponent("answers.txt")
+        try FileManager.default.removeItem(at: answers)
+        try FileManager.default.createSymbolicLink(atPath: answers.path, withDestinationPath: "answers.txt")
+        assertRefused(folder, naming: "answers.file", "loop of symbolic links")
     }
 }
 
@@ -80,6 +170,10 @@ final class ResultRowTests: XCTestCase {
         row.warmup = 2
         row.computeUnits = "all"
         row.peakMemoryBytes = 301_989_888
+        row.thermalStart = "nominal"
+        row.thermalEnd = "fair"
+        row.compileMs = 1830.5
+        row.compiledModelCached = false
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("row-\(UUID().uuidString).json")
         try row.write(to: url)
@@ -93,6 +187,12 @@ final class ResultRowTests: XCTestCase {
         let latency = object?["latency_ms"] as? [String: Any]
         XCTAssertEqual((latency?["p50"] as? NSNumber)?.doubleValue, 41.0)
         XCTAssertEqual((latency?["runs"] as? NSNumber)?.intValue, 3)
+        XCTAssertEqual(object?["thermal_start"] as? String, "nominal")
+        XCTAssertEqual(object?["thermal_end"] as? String, "fair")
+        let details = (object?["runtime"] as? [String: Any])?["details"] as? [String: Any]
+        XCTAssertEqual((details?["compile_ms"] as? NSNumber)?.doubleValue, 1830.5)
+        XCTAssertEqual(details?["compiled_model_cached"] as? Bool, false)
+        XCTAssertEqual(details?["compute_units"] as? String, "all")
     }
 }
 
