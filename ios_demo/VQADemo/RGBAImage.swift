@@ -1,10 +1,10 @@
 import CoreGraphics
 import Foundation
 import ImageIO
-import UIKit
 
-/// 8-bit RGBA pixels of an image (the fourth byte unused): what VQACore's Preprocessor takes.
-struct RGBAImage {
+/// 8-bit RGBA pixels of an image (the fourth byte unused): what VQACore's Preprocessor and
+/// ImageQuality take. Plain data, made off the main actor.
+struct RGBAImage: Sendable {
     let pixels: [UInt8]
     let width: Int
     let height: Int
@@ -23,18 +23,20 @@ struct RGBAImage {
         try self.init(image, colorSpace: space)
     }
 
-    /// A camera photo, drawn upright (its orientation applied) in sRGB, at 8 bits a channel.
-    init(_ photo: UIImage) throws {
-        let format = UIGraphicsImageRendererFormat()
-        format.scale = 1
-        format.opaque = true
-        format.preferredRange = .standard
-        let size = CGSize(width: photo.size.width * photo.scale, height: photo.size.height * photo.scale)
-        let upright = UIGraphicsImageRenderer(size: size, format: format).image { _ in
-            photo.draw(in: CGRect(origin: .zero, size: size))
-        }
-        guard let image = upright.cgImage else {
-            throw EngineError.badOutput("the photo has no bitmap")
+    /// A camera photo (the capture's HEIC or JPEG data) upright, its EXIF orientation applied,
+    /// and shrunk by ImageIO so that the longer side is at most `maxSide` pixels, in sRGB. A
+    /// 12 MP photo is never drawn at full size.
+    init(photo data: Data, maxSide: Int) throws {
+        let options = [
+            kCGImageSourceCreateThumbnailFromImageAlways: true,
+            kCGImageSourceCreateThumbnailWithTransform: true,
+            kCGImageSourceShouldCacheImmediately: true,
+            kCGImageSourceThumbnailMaxPixelSize: maxSide,
+        ] as CFDictionary
+        guard let source = CGImageSourceCreateWithData(data as CFData, nil),
+              let image = CGImageSourceCreateThumbnailAtIndex(source, 0, options)
+        else {
+            throw EngineError.badOutput("the camera's photo cannot be decoded")
         }
         try self.init(image, colorSpace: nil)
     }

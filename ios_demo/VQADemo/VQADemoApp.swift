@@ -5,12 +5,16 @@ import SwiftUI
 @main
 struct VQADemoApp: App {
     @StateObject private var model = AppModel()
+    @Environment(\.scenePhase) private var scenePhase
 
     var body: some Scene {
         WindowGroup {
             ContentView()
                 .environmentObject(model)
                 .task { await model.launch(arguments: ProcessInfo.processInfo.arguments) }
+        }
+        .onChange(of: scenePhase) { _, phase in
+            if phase == .background { model.enteredBackground() }
         }
     }
 }

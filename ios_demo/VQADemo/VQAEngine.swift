@@ -3,7 +3,7 @@ import Foundation
 import VQACore
 
 /// Core ML compute units the user (or a benchmark launch argument) can choose.
-enum ComputeUnitsChoice: String, CaseIterable, Identifiable {
+enum ComputeUnitsChoice: String, CaseIterable, Identifiable, Sendable {
     case all
     case cpuAndNeuralEngine = "cpu-ne"
     case cpuOnly = "cpu"
@@ -41,34 +41,44 @@ enum EngineError: Error, CustomStringConvertible {
 
 /// One loaded bundle: its manifest, tokenizer, preprocessing, decoder and the Core ML model.
 /// Tensor names, shapes and types all come from the manifest; nothing about them is built in.
+/// An actor, so loading and every prediction run off the main actor, one at a time; Core ML
+/// values (model, inputs) never leave it.
 actor VQAEngine {
     let manifest: Manifest
     let tokenizer: SentencePieceTokenizer
     let preprocessor: Preprocessor
     let decoder: AnswerDecoder
     private let model: MLModel
+    private var benchmarkInput: MLFeatureProvider?
 
-    /// Milliseconds spent compiling (first run only) and loading.
+    /// Milliseconds of `MLModel.compileModel` when this load compiled the package, else nil.
+    let compileMs: Double?
+    /// Milliseconds of the model load alone (the host benchmark's `load`): no file checks, no
+    /// compiling.
     let loadMs: Double
 
     init(bundle: URL, computeUnits: ComputeUnitsChoice) async throws {
-        let start = Date()
-        let manifest = try Manifest.read(bundle)
+        let manifest = try Manifest.read(bundle, verifyFiles: false)
         guard manifest.format == "coreml" else { throw EngineError.notCoreML(manifest.format) }
+        try VerifiedBundles.verify(manifest)
         self.manifest = manifest
         tokenizer = try SentencePieceTokenizer(modelBytes: try Data(contentsOf: manifest.tokenizerURL))
         preprocessor = try Preprocessor(manifest.preprocessing)
         decoder = AnswerDecoder(answers: try manifest.readAnswers(),
                                 unanswerableIndex: manifest.answers.unanswerableIndex)
         let compiled = try await CompiledModelCache.compiledModel(for: manifest)
+        compileMs = compiled.compileMs
         let configuration = MLModelConfiguration()
         configuration.computeUnits = computeUnits.units
-        model = try await MLModel.load(contentsOf: compiled, configuration: configuration)
-        loadMs = Date().timeIntervalSince(start) * 1000
+        let start = ContinuousClock.now
+        model = try MLModel(contentsOf: compiled.url, configuration: configuration)
+        loadMs = milliseconds(ContinuousClock.now - start)
     }
 
     /// The three model inputs for one image and question, typed and shaped as the manifest says.
-    func inputs(rgba: [UInt8], width: Int, height: Int, question: String) throws -> MLFeatureProvider {
+    private func inputs(rgba: [UInt8], width: Int, height: Int, question: String) throws
+        -> MLFeatureProvider
+    {
         let pixels = try preprocessor.process(rgba: rgba, width: width, height: height)
         let encoded = try tokenizer.encode(question, maxLen: manifest.tokenizer.maxLen)
         let image = try MultiArrays.make(manifest.imageInput, floats: pixels)
@@ -82,8 +92,8 @@ actor VQAEngine {
     }
 
     /// The logits of one prepared input.
-    func logits(_ inputs: MLFeatureProvider) async throws -> [Float] {
-        let output = try await model.prediction(from: inputs)
+    private func logits(_ inputs: MLFeatureProvider) throws -> [Float] {
+        let output = try model.prediction(from: inputs)
         let name = manifest.logitsOutput.name
         guard let array = output.featureValue(for: name)?.multiArrayValue else {
             throw EngineError.badOutput("no multi-array output named \(name)")
@@ -91,34 +101,61 @@ actor VQAEngine {
         return MultiArrays.floats(array)
     }
 
-    func answer(rgba: [UInt8], width: Int, height: Int, question: String) async throws
+    func answer(rgba: [UInt8], width: Int, height: Int, question: String) throws
         -> AnswerDecoder.Decoded
     {
         let prepared = try inputs(rgba: rgba, width: width, height: height, question: question)
-        return try decoder.decode(try await logits(prepared))
+        return try decoder.decode(try logits(prepared))
     }
 
     /// A run on a gray image, so that the user's first question is not the slow one.
-    func warmUp() async throws {
+    func warmUp() throws {
         let size = manifest.preprocessing.imageSize
         let gray = [UInt8](repeating: 128, count: size * size * 4)
-        _ = try await answer(rgba: gray, width: size, height: size, question: "What is this?")
+        _ = try answer(rgba: gray, width: size, height: size, question: "What is this?")
+    }
+
+    /// Prepares the input the benchmark times (kept here: Core ML inputs are not Sendable).
+    func prepareBenchmarkInput(rgba: [UInt8], width: Int, height: Int, question: String) throws {
+        benchmarkInput = try inputs(rgba: rgba, width: width, height: height, question: question)
+    }
+
+    /// Milliseconds of each of `count` predictions of the prepared input, one after another,
+    /// timed around the Core ML call alone.
+    func timePredictions(_ count: Int) throws -> [Double] {
+        guard let input = benchmarkInput else {
+            throw EngineError.badOutput("no benchmark input was prepared")
+        }
+        var times: [Double] = []
+        times.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            _ = try model.prediction(from: input)
+            times.append(milliseconds(ContinuousClock.now - start))
+        }
+        return times
     }
 }
 
-/// MLMultiArray from and to Swift arrays, with the manifest's dtypes.
+/// MLMultiArray from and to Swift arrays, with the manifest's dtypes, through the arrays'
+/// storage pointers (a 480 px image is 691,200 values: no NSNumber each).
 enum MultiArrays {
-    static func shape(_ tensor: Manifest.Tensor) -> [NSNumber] {
-        return tensor.shape.map { NSNumber(value: $0.sizeAtBatchOne) }
-    }
-
     static func make(_ tensor: Manifest.Tensor, floats: [Float]) throws -> MLMultiArray {
+        let shape = tensor.shape.map { $0.sizeAtBatchOne }
         let dataType: MLMultiArrayDataType = tensor.dtype == "float16" ? .float16 : .float32
-        let array = try MLMultiArray(shape: shape(tensor), dataType: dataType)
+        let array = try MLMultiArray(shape: shape.map { NSNumber(value: $0) }, dataType: dataType)
         guard array.count == floats.count else {
             throw EngineError.badOutput("\(tensor.name) holds \(array.count) values, got \(floats.count)")
         }
-        for (i, value) in floats.enumerated() { array[i] = NSNumber(value: value) }
+        if dataType == .float16 {
+            array.withUnsafeMutableBufferPointer(ofType: Float16.self) { storage, strides in
+                fill(storage, strides: strides, shape: shape, from: floats) { Float16($0) }
+            }
+        } else {
+            array.withUnsafeMutableBufferPointer(ofType: Float.self) { storage, strides in
+                fill(storage, strides: strides, shape: shape, from: floats) { $0 }
+            }
+        }
         return array
     }
 
@@ -126,41 +163,76 @@ enum MultiArrays {
         guard tensor.dtype == "int32" else {
             throw EngineError.badOutput("\(tensor.name) is \(tensor.dtype); Core ML takes int32")
         }
-        let array = try MLMultiArray(shape: shape(tensor), dataType: .int32)
+        let shape = tensor.shape.map { $0.sizeAtBatchOne }
+        let array = try MLMultiArray(shape: shape.map { NSNumber(value: $0) }, dataType: .int32)
         guard array.count == integers.count else {
             throw EngineError.badOutput("\(tensor.name) holds \(array.count) values, got \(integers.count)")
         }
-        for (i, value) in integers.enumerated() { array[i] = NSNumber(value: value) }
+        array.withUnsafeMutableBufferPointer(ofType: Int32.self) { storage, strides in
+            fill(storage, strides: strides, shape: shape, from: integers) { $0 }
+        }
         return array
     }
 
+    /// Row-major strides of `shape` (what a packed array has).
+    static func packedStrides(_ shape: [Int]) -> [Int] {
+        var strides = [Int](repeating: 1, count: shape.count)
+        var step = 1
+        for d in stride(from: shape.count - 1, through: 0, by: -1) {
+            strides[d] = step
+            step *= shape[d]
+        }
+        return strides
+    }
+
+    /// Writes `values` (row-major) into storage laid out with `strides`.
+    static func fill<Stored, Value>(_ storage: UnsafeMutableBufferPointer<Stored>, strides: [Int],
+                                    shape: [Int], from values: [Value],
+                                    _ convert: (Value) -> Stored)
+    {
+        if strides == packedStrides(shape) {
+            for i in 0..<values.count { storage[i] = convert(values[i]) }
+            return
+        }
+        for (i, value) in values.enumerated() {
+            storage[offset(of: i, shape: shape, strides: strides)] = convert(value)
+        }
+    }
+
+    /// The storage offset of the row-major index `linear`.
+    static func offset(of linear: Int, shape: [Int], strides: [Int]) -> Int {
+        var rest = linear
+        var offset = 0
+        for d in stride(from: shape.count - 1, through: 0, by: -1) {
+            offset += (rest % shape[d]) * strides[d]
+            rest /= shape[d]
+        }
+        return offset
+    }
+
+    /// The values of an output array as Float, in row-major order.
     static func floats(_ array: MLMultiArray) -> [Float] {
-        return (0..<array.count).map { array[$0].floatValue }
-    }
-}
-
-/// Compiles a bundle's .mlpackage once and keeps the .mlmodelc in Application Support, keyed
-/// by the sha256 of the package's files, so later launches load without compiling.
-enum CompiledModelCache {
-    static func key(for manifest: Manifest) -> String {
-        let prefix = manifest.modelFile + "/"
-        let parts = manifest.files.keys.sorted()
-            .filter { $0 == manifest.modelFile || $0.hasPrefix(prefix) }
-            .map { "\($0):\(manifest.files[$0]?.sha256 ?? "")" }
-        return SHA256.hex(Data(parts.joined(separator: "\n").utf8))
-    }
-
-    static func compiledModel(for manifest: Manifest) async throws -> URL {
-        let support = try FileManager.default.url(for: .applicationSupportDirectory,
-                                                  in: .userDomainMask, appropriateFor: nil,
-                                                  create: true)
-        let folder = support.appendingPathComponent("CompiledModels", isDirectory: true)
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let cached = folder.appendingPathComponent("\(key(for: manifest)).mlmodelc")
-        if FileManager.default.fileExists(atPath: cached.path) { return cached }
-        let compiled = try await MLModel.compileModel(at: manifest.modelURL)
-        _ = try? FileManager.default.removeItem(at: cached)
-        try FileManager.default.moveItem(at: compiled, to: cached)
-        return cached
+        let shape = array.shape.map { $0.intValue }
+        let strides = array.strides.map { $0.intValue }
+        let count = array.count
+        func gather<Stored>(_ storage: UnsafeBufferPointer<Stored>, _ convert: (Stored) -> Float) -> [Float] {
+            return (0..<count).map { convert(storage[offset(of: $0, shape: shape, strides: strides)]) }
+        }
+        switch array.dataType {
+        case .float32:
+            return array.withUnsafeBufferPointer(ofType: Float.self) { storage in
+                gather(storage) { $0 }
+            }
+        case .float16:
+            return array.withUnsafeBufferPointer(ofType: Float16.self) { storage in
+                gather(storage) { Float($0) }
+            }
+        case .double:
+            return array.withUnsafeBufferPointer(ofType: Double.self) { storage in
+                gather(storage) { Float($0) }
+            }
+        default:
+            return (0..<count).map { array[$0].floatValue }
+        }
     }
 }
