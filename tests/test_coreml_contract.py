@@ -167,3 +167,44 @@ def test_swift_sources_hard_code_no_tensor_name(bundles):
         relative = path.relative_to(IOS).as_posix()
         for name in names & set(found):
             assert (relative, name) in NOT_TENSOR_NAMES, f"{relative} hard-codes {name!r}"
+
+
+FILE_NAME = re.compile(r"^[\w.-]+\.(json|txt|model|spm|mlpackage|mlmodelc?|bin|onnx|pte|ptl)$")
+NOT_BUNDLE_FILES = {"samples.json": "the index of a samples folder (python -m benchmark samples)"}
+"""File names in the Swift sources that are not read from a bundle, and what they are."""
+
+
+def test_every_file_the_app_reads_from_a_bundle_is_one_the_exporter_writes(bundles):
+    """The app reads `manifest.json` by name and every other bundle file through the manifest's
+    fields (model_file, tokenizer.file, answers.file); a file name written into the Swift
+    sources must be one a real Core ML export writes, or a known non-bundle file."""
+    manifest_swift = SWIFT_MANIFEST.read_text("utf-8")
+    assert 'public static let fileName = "manifest.json"' in manifest_swift
+    engine = (IOS / "VQADemo" / "VQAEngine.swift").read_text("utf-8")
+    cache = (IOS / "VQADemo" / "BundleFiles.swift").read_text("utf-8")
+    for read in ("Manifest.read(bundle", "manifest.tokenizerURL", "manifest.readAnswers()"):
+        assert read in engine, read
+    assert "MLModel.compileModel(at: manifest.modelURL)" in cache
+    written_by_export: set[str] = set()
+    for bundle in bundles.values():
+        written = {p.name for p in bundle.path.iterdir()}
+        written_by_export |= written
+        manifest = bundle.manifest
+        assert "manifest.json" in written
+        for name in (manifest["model_file"], manifest["tokenizer"]["file"],
+                     manifest["answers"]["file"]):
+            assert name in written, f"the manifest names {name}, the export did not write it"
+        # compileModel(at:) takes the package folder the manifest names
+        assert manifest["model_file"].endswith(".mlpackage")
+        assert (bundle.path / manifest["model_file"]).is_dir()
+    sources = sorted((IOS / "VQADemo").rglob("*.swift")) + sorted(
+        (IOS / "VQACore" / "Sources").rglob("*.swift")
+    )
+    named = set()
+    for path in sources:
+        for literal in filter(FILE_NAME.match, _string_literals(path)):
+            named.add(literal)
+            assert literal in written_by_export or literal in NOT_BUNDLE_FILES, (
+                f"{path.relative_to(IOS)} names {literal!r}, which no Core ML bundle holds"
+            )
+    assert {"manifest.json", "samples.json"} <= named  # the scan sees the names it should
