@@ -199,16 +199,17 @@ final class AppModel: ObservableObject {
 
     /// An error in words a user understands.
     static func words(for error: Error) -> String {
-        switch error {
-        case let problem as CameraError: return problem.description
-        case let problem as ListeningProblem: return problem.description
-        case TokenizerError.empty: return "I did not catch a question. Please ask again."
-        case EngineError.notCoreML:
-            return "This model is not for iPhone. Export it with --format coreml."
-        case let problem as BundleError:
-            return "The model's files are incomplete or changed. Copy the bundle to the phone again. (\(problem.description))"
-        default:
-            return "Something went wrong. Please try again. (\(error.localizedDescription))"
+        if let problem = error as? CameraError { return problem.description }
+        if let problem = error as? ListeningProblem { return problem.description }
+        if let problem = error as? TokenizerError, case .empty = problem {
+            return "I did not catch a question. Please ask again."
         }
+        if let problem = error as? EngineError, case .notCoreML = problem {
+            return "This model is not for iPhone. Export it with --format coreml."
+        }
+        if let problem = error as? BundleError {
+            return "The model's files are incomplete or changed. Copy the bundle to the phone again. (\(problem.description))"
+        }
+        return "Something went wrong. Please try again. (\(error.localizedDescription))"
     }
 }
