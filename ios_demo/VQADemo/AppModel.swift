@@ -45,11 +45,17 @@ final class AppModel: ObservableObject {
         if let resources = Bundle.main.resourceURL {
             places += [resources.appendingPathComponent("Bundles", isDirectory: true), resources]
         }
-        let found = places.flatMap { place in
-            ((try? manager.contentsOfDirectory(at: place, includingPropertiesForKeys: nil)) ?? [])
-                .filter { manager.fileExists(atPath: $0.appendingPathComponent(Manifest.fileName).path) }
+        var found: [String: URL] = [:]  // by name; Documents first, so a copied bundle wins
+        for place in places {
+            let entries = (try? manager.contentsOfDirectory(at: place, includingPropertiesForKeys: nil)) ?? []
+            for entry in entries
+            where manager.fileExists(atPath: entry.appendingPathComponent(Manifest.fileName).path)
+                && found[entry.lastPathComponent] == nil
+            {
+                found[entry.lastPathComponent] = entry
+            }
         }
-        return found.sorted { $0.lastPathComponent < $1.lastPathComponent }
+        return found.values.sorted { $0.lastPathComponent < $1.lastPathComponent }
     }
 
     func launch(arguments: [String]) async {
@@ -86,7 +92,7 @@ final class AppModel: ObservableObject {
         loads += 1
         let load = loads
         phase = .loading
-        status = "Loading the model. The first start also prepares it for this phone, which can take a minute."
+        status = "Loading the model. The first start also prepares it for this phone, which takes longer."
         do {
             let units = ComputeUnitsChoice(rawValue: computeUnits) ?? .all
             let loaded = try await VQAEngine(bundle: bundle, computeUnits: units)

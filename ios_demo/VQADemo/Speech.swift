@@ -43,13 +43,16 @@ final class SpeechInput: ObservableObject {
     private var task: SFSpeechRecognitionTask?
     private var finalResult: CheckedContinuation<Void, Never>?
     private var waits = 0
+    private var starting = false
 
     /// How long stopping waits for the recognizer's final transcript.
     static let finalResultTimeout: Duration = .seconds(2)
 
     /// Asks for speech recognition and microphone access, then listens.
     func start() async throws {
-        guard !listening else { return }
+        guard !listening, !starting else { return }
+        starting = true
+        defer { starting = false }
         guard await Self.speechAuthorized() else { throw ListeningProblem.speechDenied }
         guard await AVAudioApplication.requestRecordPermission() else {
             throw ListeningProblem.microphoneDenied
@@ -179,6 +182,8 @@ final class SpeechInput: ObservableObject {
 @MainActor
 final class Speaker: NSObject, AVSpeechSynthesizerDelegate {
     private let synthesizer = AVSpeechSynthesizer()
+    /// The audio session was activated here and not handed over since.
+    private var ownsSession = false
 
     override init() {
         super.init()
@@ -196,18 +201,22 @@ final class Speaker: NSObject, AVSpeechSynthesizerDelegate {
         let session = AVAudioSession.sharedInstance()
         try? session.setCategory(.playback, mode: .spokenAudio, options: [.duckOthers])
         try? session.setActive(true)
+        ownsSession = true
         let utterance = AVSpeechUtterance(string: text)
         utterance.prefersAssistiveTechnologySettings = true
         synthesizer.speak(utterance)
     }
 
-    /// Stops speaking (before the microphone opens).
+    /// Stops speaking and hands the audio session over (before the microphone opens), so a late
+    /// end-of-speech callback does not deactivate the recording session.
     func silence() {
+        ownsSession = false
         synthesizer.stopSpeaking(at: .immediate)
     }
 
     private func releaseSession() {
-        guard !synthesizer.isSpeaking else { return }
+        guard ownsSession, !synthesizer.isSpeaking else { return }
+        ownsSession = false
         try? AVAudioSession.sharedInstance().setActive(false, options: .notifyOthersOnDeactivation)
     }
 

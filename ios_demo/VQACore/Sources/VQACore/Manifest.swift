@@ -232,12 +232,15 @@ public struct Manifest: Decodable, Sendable {
         return "/" + done.joined(separator: "/")
     }
 
-    /// Checks every listed file's size and sha256; the error names the file.
+    /// Checks every listed file's size and sha256 (of a link's target); the error names the file.
     public func verifyFiles(digest: (URL) throws -> String = { try SHA256.hex(fileAt: $0) }) throws {
         for name in files.keys.sorted() {
             guard let expected = files[name] else { continue }
             let url = folder.appendingPathComponent(name)
-            let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+            // A link (already known to stay inside) is measured at its target, as stat does.
+            let target = Manifest.resolvedPath(folder.absoluteURL.appendingPathComponent(name).path)
+                ?? url.path
+            let attributes = try? FileManager.default.attributesOfItem(atPath: target)
             guard let size = (attributes?[.size] as? NSNumber)?.intValue else {
                 throw BundleError("\(folder.path): \(name) is listed in the manifest but missing")
             }
