@@ -35,7 +35,7 @@ enum CameraError: Error, CustomStringConvertible {
 /// (`@unchecked Sendable`). Before each capture it checks authorization, that the session runs
 /// and is not interrupted and that the photo output has an enabled, active video connection:
 /// `capturePhoto` without one raises an Objective-C exception that Swift cannot catch.
-final class Camera: NSObject, @unchecked Sendable {
+final class Camera: @unchecked Sendable {
     let session = AVCaptureSession()
     let device = AVCaptureDevice.default(.builtInWideAngleCamera, for: .video, position: .back)
     private let output = AVCapturePhotoOutput()
@@ -77,6 +77,9 @@ final class Camera: NSObject, @unchecked Sendable {
             session.sessionPreset = .photo
             if session.canAddInput(input) { session.addInput(input) }
             if session.canAddOutput(output) { session.addOutput(output) }
+            session.commitConfiguration()
+            // After the commit, when the preset has chosen the active format: the cap must be
+            // one of that format's sizes.
             let sizes = device.activeFormat.supportedMaxPhotoDimensions
             let bigEnough = sizes.filter { max($0.width, $0.height) >= Camera.photoSide }
             if let size = bigEnough.min(by: { $0.width * $0.height < $1.width * $1.height })
@@ -84,7 +87,6 @@ final class Camera: NSObject, @unchecked Sendable {
             {
                 output.maxPhotoDimensions = size
             }
-            session.commitConfiguration()
         }
         if !session.isRunning { session.startRunning() }
         return session.isRunning ? nil : .notRunning
@@ -124,7 +126,8 @@ final class Camera: NSObject, @unchecked Sendable {
                 }
                 self.inFlight = capture
                 let settings = AVCapturePhotoSettings()
-                settings.maxPhotoDimensions = self.output.maxPhotoDimensions
+                let cap = self.output.maxPhotoDimensions
+                if cap.width > 0, cap.height > 0 { settings.maxPhotoDimensions = cap }
                 self.output.capturePhoto(with: settings, delegate: capture)
                 self.queue.asyncAfter(deadline: .now() + Camera.captureTimeout) {
                     capture.finish(.failure(CameraError.timedOut))

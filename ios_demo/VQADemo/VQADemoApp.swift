@@ -13,8 +13,8 @@ struct VQADemoApp: App {
                 .environmentObject(model)
                 .task { await model.launch(arguments: ProcessInfo.processInfo.arguments) }
         }
-        .onChange(of: scenePhase) { _, phase in
-            if phase == .background { model.enteredBackground() }
+        .onChange(of: scenePhase) {
+            if scenePhase == .background { model.enteredBackground() }
         }
     }
 }
