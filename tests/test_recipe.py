@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from train.cli import resolve
 from train.errors import TrainError
-from train.recipe import recipe_hash, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = sorted((ROOT / "recipes").glob("*.toml"))
+RECIPES = sorted(p for p in (ROOT / "recipes").glob("*.toml") if not p.stem.endswith("_targets"))
+"""Training recipes; *_targets.toml files hold a run's targets (benchmark.targets)."""
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -82,15 +83,6 @@ def test_shipped_recipes_are_valid(path):
     assert args.arch and args.lr > 0
     if path.stem.startswith("vizwiz"):
         assert args.data is None  # the data folder is the user's, given on the command line
-
-
-def test_recipe_hash_follows_what_is_trained(tmp_path):
-    recipe = _write(tmp_path, 'arch = "beit3_tiny"\nlr = 0.002\n')
-    argv = ["finetune", "--config", str(recipe), "--data", "easy-vqa", "--out", "a"]
-    same = recipe_hash(vars(resolve(argv)))
-    # Where the run goes and how many loader processes it uses do not change what it trains.
-    assert recipe_hash(vars(resolve([*argv[:-1], "b", "--num-workers", "3"]))) == same
-    assert recipe_hash(vars(resolve([*argv, "--lr", "0.001"]))) != same
 
 
 def test_run_stores_the_recipe_and_resume_keeps_it(tmp_path):

@@ -14,14 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from train.errors import EXTRA_USER_ERRORS, TrainError
+from train.loss_names import KD_LOSSES
+from train.recipe import RUNTIME_OPTIONS, apply_recipe, command_actions
 from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
 from vqa.errors import run_main
 
-# Options a resumed run may change: they do not touch the arithmetic of training.
-RUNTIME_OPTIONS = {
-    "num_workers", "device", "progress", "out", "resume", "eval_batch_size", "debug",
-    "trust_checkpoint",
-}
 DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
 
 
@@ -156,7 +153,7 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--debug", action="store_true", default=False, help="show the traceback of an error")
     if command == "distill":
         add("--teacher", help="teacher checkpoint (ours); required unless --resume")
-        add("--kd", choices=("sigmoid", "softmax"), default="sigmoid",
+        add("--kd", choices=KD_LOSSES, default="sigmoid",
             help="sigmoid: BCE to the teacher's sigmoid (fits the BCE head); softmax: KL x T^2")
         add("--temperature", type=POS_FLOAT, default=1.0, help="KD temperature T")
         add("--hard-weight", type=UNIT_FLOAT, default=0.5,
@@ -300,14 +297,20 @@ def _describe(args: argparse.Namespace) -> None:
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
 
 
+def resolve(argv: Sequence[str]) -> argparse.Namespace:
+    """The options `python -m train ARGV` runs with: defaults, recipe (--config), command line."""
+    args = build_parser().parse_args(list(argv))
+    if not getattr(args, "config", None):
+        return args
+    explicit = vars(build_parser(explicit_only=True).parse_args(list(argv)))
+    return apply_recipe(args, command_actions(build_parser(), args.command), explicit)
+
+
 def _main(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    args = resolve(argv)
     if args.command in ("finetune", "distill"):
-        from train.recipe import apply_recipe
         from train.run import run_training
 
-        if args.config:
-            args = apply_recipe(args, argv)
         run_training(args.command, _training_args(args, argv))
     elif args.command == "evaluate":
         from train.evaluate import run_evaluate

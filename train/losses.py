@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-KD_LOSSES = ("sigmoid", "softmax")
+from train.loss_names import KD_LOSSES
 
 
 def soft_bce(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

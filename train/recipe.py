@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import hashlib
-import json
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from train.cli import RUNTIME_OPTIONS, build_parser
 from train.errors import TrainError
 
+# Options a resumed run may change: they do not touch the arithmetic of training.
+RUNTIME_OPTIONS = {
+    "num_workers", "device", "progress", "out", "resume", "eval_batch_size", "debug",
+    "trust_checkpoint",
+}
 # Options a recipe may not set: they say where this run is or how the command is called.
 NOT_IN_RECIPES = {"help", "config", "resume", "overwrite", "command"}
 # Settings that do not change what is trained (where, how fast, how loudly, from which file).
@@ -104,19 +106,14 @@ def recipe_settings(
     return settings
 
 
-def apply_recipe(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Namespace:
-    """`args` with the values of `args.config` where the command line did not give the option."""
-    actions = command_actions(build_parser(), args.command)
+def apply_recipe(
+    args: argparse.Namespace, actions: Mapping[str, argparse.Action], explicit: Mapping[str, Any]
+) -> argparse.Namespace:
+    """`args` with the values of `args.config` where the command line did not give the option
+    (`explicit`: the options it gave); `actions`: the command's options by destination."""
     settings = recipe_settings(args.config, actions, args.command)
-    explicit = vars(build_parser(explicit_only=True).parse_args(list(argv)))
     merged = vars(args) | {k: v for k, v in settings.items() if k not in explicit}
     return argparse.Namespace(**merged)
-
-
-def resolve(argv: Sequence[str]) -> argparse.Namespace:
-    """The options `python -m train ARGV` runs with: defaults, recipe, command line."""
-    args = build_parser().parse_args(list(argv))
-    return apply_recipe(args, argv) if getattr(args, "config", None) else args
 
 
 def recipe_of(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -126,9 +123,3 @@ def recipe_of(settings: Mapping[str, Any]) -> dict[str, Any]:
         for k, v in sorted(settings.items())
         if k not in RUNTIME_SETTINGS and v is not None
     }
-
-
-def recipe_hash(settings: Mapping[str, Any]) -> str:
-    """A short SHA-256 of `recipe_of(settings)`: equal for runs that train the same thing."""
-    text = json.dumps(recipe_of(settings), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:12]

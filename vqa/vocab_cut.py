@@ -36,7 +36,6 @@ from vqa.tokenizer import ID_OFFSET, Tokenizer, TokenizerError
 _Piece = model_pb2.ModelProto.SentencePiece
 SPECIAL_IDS = 4
 """fairseq ids 0-3 (bos, pad, eos, unk) exist in every model and map to themselves."""
-TEXT_EMBED_KEY = "beit3.text_embed.weight"
 DATA_SPLITS = ("train", "val")
 HELD_BACK_SPLIT = "test"
 

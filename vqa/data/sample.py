@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,3 +22,12 @@ class VQASample:
     answers: tuple[str, ...] = ()
     answer_type: str | None = None
     answerable: int | None = None
+
+
+def is_blank_question(question: str) -> bool:
+    """True for a question with nothing but spaces and invisible (format) characters.
+
+    Such a question tokenizes to nothing; catching it when the data is loaded lets the error
+    name the file and entry instead of failing mid-run.
+    """
+    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in question)

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 import os
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
+from vqa.data.sample import is_blank_question
 from vqa.errors import UserError
 
 EASY_VQA = "easy-vqa"
@@ -25,15 +25,6 @@ log = logging.getLogger(__name__)
 
 class DataSpecError(UserError):
     """A --data value that names no usable data set, or a split with no usable sample."""
-
-
-def is_blank_question(question: str) -> bool:
-    """True for a question with nothing but spaces and invisible (format) characters.
-
-    Such a question tokenizes to nothing; catching it when the data is loaded lets the error
-    name the file and entry instead of failing mid-run.
-    """
-    return all(ch.isspace() or unicodedata.category(ch) == "Cf" for ch in question)
 
 
 @dataclass(frozen=True)

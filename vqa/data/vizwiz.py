@@ -15,8 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from vqa.data.sample import VQASample
-from vqa.data.spec import is_blank_question
+from vqa.data.sample import VQASample, is_blank_question
 from vqa.errors import UserError
 
 log = logging.getLogger(__name__)
