@@ -16,14 +16,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmark import android, ingest, report, run, samples, score
+from benchmark import android, ingest, probe, report, run, samples, score
 from benchmark.results import ResultsError
 from vqa.bundle import BundleError
 from vqa.cli import add_debug_flag
 from vqa.errors import DEBUG_FLAG, run_main
 from vqa.metrics import MetricInputError
 
-SUBCOMMANDS = (run, score, ingest, report, android, samples)
+SUBCOMMANDS = (run, score, ingest, report, android, samples, probe)
 DEFAULT_COMMAND = "run"
 
 

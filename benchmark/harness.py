@@ -1,16 +1,27 @@
 """The host benchmark run: each target measured in its own process, each outcome a result row.
 
 A crash, an error or a hang (past the timeout) of one measuring process becomes an error row and
-the run goes on; rows are written one by one, so Ctrl-C keeps every row finished before it.
+the run goes on; rows are written one by one, so Ctrl-C (or SIGTERM) keeps every row finished
+before it. Measuring processes end with the run, however it ends (benchmark.parent).
+
+Sequential (the default): one target after another, each loaded, warmed up and timed in a fresh
+process. Interleaved (`interleave=True`): every target is loaded once in its own long-lived
+process, then timed in randomized rounds (benchmark.interleave), and each row keeps its time per
+round (`per_round_ms`) so that a ratio between two rows is taken round by round with an interval
+(benchmark.stats.paired_ratio). Targets whose estimated memory does not fit the machine at once
+are interleaved in groups that each hold the reference target (the first one).
+
 The machine is probed (matmul ceiling, a reference run and an int8 run) before the first target,
-between measured targets and after the last; every row of the run gets the probes and the
-verdict whether the run was disturbed.
+between measured targets (sequential runs) and after the last; every row gets the probes and
+whether they moved (`machine_check`): the verdict of a sequential run, a diagnostic beside the
+paired intervals of an interleaved one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -25,19 +36,21 @@ import numpy as np
 from tqdm import tqdm
 
 import benchmark
-from benchmark import roofline
 from benchmark.device import available_cpus, host_device
 from benchmark.inputs import DataSpec, InputCache, build_input_cache
+from benchmark.interleave import SessionError, plan_groups, run_rounds
+from benchmark.parent import WATCH_ENV, die_with_parent
 from benchmark.plan import Target, baseline_targets, bundle_target, fill_model_figures
+from benchmark.probe import achieved, machine_check
 from benchmark.results import ResultsFile, now_iso
 from benchmark.runners import unavailable_reason
 from benchmark.runners.base import RunnerSpec
-from benchmark.stats import summarize
-from benchmark.worker import write_json
+from benchmark.stats import INTERVAL_METHOD, RatioTarget, format_ratio, summarize
+from benchmark.worker import REPLY_FD_ENV, write_json
 from vqa.progress import progress_enabled
 
 WORKER = (sys.executable, "-m", "benchmark.worker")
-ROOFLINE = (sys.executable, "-m", "benchmark.roofline")
+PROBE = (sys.executable, "-m", "benchmark.probe")
 LOG_TAIL_LINES = 12
 POLL_S = 0.5
 """How often a waiting run reads its child's progress file."""
@@ -59,6 +72,15 @@ class RunOptions:
     roofline: bool = True
     coreml_units: str = "all"
     keep_samples: bool = True
+    interleave: bool = False
+    rounds: int = 20
+    per_round: int = 3
+    max_rounds: int | None = None
+    budget_s: float | None = None
+    ratio_targets: Sequence[RatioTarget] = ()
+    seed: int | None = None
+    memory_available: int | None = None
+    """Bytes the interleaved targets may hold at once (default: what the machine has free)."""
 
 
 @dataclass
@@ -75,6 +97,7 @@ def _child_env(threads: int) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(threads)
+    env[WATCH_ENV] = str(os.getpid())  # children end with us (benchmark.parent)
     return env
 
 
@@ -90,7 +113,8 @@ def run_process(
     """
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            list(command), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            list(command), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         try:
             code: int | None = _wait(proc, timeout, progress)
@@ -130,6 +154,96 @@ def _kill(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+class WorkerSession:
+    """A target loaded in a long-lived `benchmark.worker --serve` process (interleaved mode).
+
+    Commands go to its standard input, replies come as JSON lines on a pipe of their own, so the
+    runtime's own output stays in the log.
+    """
+
+    def __init__(
+        self, label: str, command: Sequence[str], spec: Path, log: Path, env: dict[str, str],
+        timeout: float,
+    ) -> None:
+        self.label = label
+        self.log = log
+        self.timeout = timeout
+        self.rss_bytes = 0
+        self._buffer = b""
+        read_end, write_end = os.pipe()
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [*command, "--serve", str(spec)], stdin=subprocess.PIPE, stdout=out,
+                stderr=subprocess.STDOUT, env={**env, REPLY_FD_ENV: str(write_end)},
+                start_new_session=True, pass_fds=(write_end,), preexec_fn=die_with_parent,
+            )
+        os.close(write_end)
+        self._replies = read_end
+
+    def _reply(self) -> dict[str, Any]:
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise SessionError(f"timed out after {self.timeout:g} s")
+            ready, _, _ = select.select([self._replies], [], [], left)
+            if ready:
+                chunk = os.read(self._replies, 65536)
+                if not chunk:
+                    raise SessionError("the measuring process ended")
+                self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        reply = json.loads(line)
+        self.rss_bytes = reply.get("rss_bytes", self.rss_bytes)
+        return reply
+
+    def _send(self, command: dict[str, Any]) -> dict[str, Any]:
+        try:
+            self.proc.stdin.write(json.dumps(command).encode() + b"\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            raise SessionError("the measuring process ended") from None
+        return self._reply()
+
+    def ready(self) -> None:
+        """Wait until the model is loaded and warmed up (SessionError if it never is)."""
+        self._reply()
+
+    def time(self, n: int) -> list[float]:
+        return self._send({"run": n})["times_s"]
+
+    def finish(self) -> int | None:
+        """End the timed runs (the accuracy pass runs then, when asked); the exit code, or None
+        when the process had to be killed (a timeout)."""
+        try:
+            self._send({"finish": True})
+            code: int | None = self.proc.wait(timeout=self.timeout)
+        except (SessionError, subprocess.TimeoutExpired):
+            code = self.proc.poll()
+            if code is None:
+                self.kill()
+        self.close()
+        return code
+
+    def kill(self) -> None:
+        _kill(self.proc)
+        self.close()
+
+    def close(self) -> None:
+        if self._replies is not None:
+            os.close(self._replies)
+            self._replies = None
+        if not self.proc.stdin.closed:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def tail(self) -> str:
+        lines = self.log.read_text("utf-8", errors="replace").splitlines()
+        return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
 class Harness:
@@ -208,6 +322,8 @@ class Harness:
 
         Bad --data fails here, before anything is measured; a target that fails is a row.
         """
+        if self.options.interleave:
+            return self.run_interleaved()
         targets = self.plan()
         self._load_samples()
         if self.options.roofline:
@@ -222,14 +338,12 @@ class Harness:
             row = self.measure(t)
             measured = row["status"] != "skipped"
             if self.options.roofline:
-                row["machine_check"] = roofline.machine_check(self.start_probe, None,
-                                                              between=between)
+                row["machine_check"] = machine_check(self.start_probe, None, between=between)
             self.results.add(row)
             written.append(row)
             self.progress(f"[{i}/{len(targets)}] {t.label}: {_summary(row)}")
         if self.options.roofline:
-            check = roofline.machine_check(self.start_probe, self._probe("end"),
-                                           between=between)
+            check = machine_check(self.start_probe, self._probe("end"), between=between)
             self.results.update_run(self.run_id, {"machine_check": check})
             for row in written:
                 row["machine_check"] = check
@@ -244,7 +358,7 @@ class Harness:
         out = self.work / "specs" / f"probe_{name}.json"
         out.unlink(missing_ok=True)
         command = [
-            *ROOFLINE, "--threads", str(self.options.threads), "--reference", "--out", str(out)
+            *PROBE, "--threads", str(self.options.threads), "--reference", "--out", str(out)
         ]
         code, tail = run_process(command, log, self.options.timeout, self.env)
         probe = _read_result(out)
@@ -258,13 +372,151 @@ class Harness:
         )
         return probe
 
-    def measure(self, t: Target) -> dict[str, Any]:
+    def _unmeasurable_row(self, t: Target) -> dict[str, Any] | None:
+        """The row of a target that cannot be measured here (planning error, runtime missing)."""
         row = self._base_row(t)
         if t.error:
             return {**row, "status": "error", "error": t.error}
         reason = unavailable_reason(t.format)
         if reason:
             return {**row, "status": "skipped", "error": reason}
+        return None
+
+    # interleaved ------------------------------------------------------------------------------
+
+    def run_interleaved(self) -> list[dict[str, Any]]:
+        """Every target loaded at once (or in groups that fit the memory), timed in rounds."""
+        import psutil
+
+        options = self.options
+        targets = self.plan()
+        self._load_samples()
+        if options.roofline:
+            self.start_probe = self.ceiling = self._probe("start")
+        written: list[dict[str, Any]] = []
+        ready = []
+        for t in targets:
+            row = self._unmeasurable_row(t)
+            if row is None:
+                ready.append(t)
+            else:
+                self._write_row(row, written)
+        available = options.memory_available or int(0.9 * psutil.virtual_memory().available)
+        groups = plan_groups([_memory_need(t) for t in ready], available) if ready else []
+        if len(groups) > 1:
+            self.progress(f"{len(ready)} targets need more than {available / 2**30:.1f} GiB "
+                          f"at once: {len(groups)} groups, each with {ready[0].label}")
+        rng = np.random.default_rng(options.seed)
+        for number, group in enumerate(groups, start=1):
+            self._interleave_group([ready[i] for i in group], (number, len(groups)), rng,
+                                   written)
+        if options.roofline:
+            check = machine_check(self.start_probe, self._probe("end"))
+            self.results.update_run(self.run_id, {"machine_check": check})
+            for row in written:
+                row["machine_check"] = check
+            self.progress(f"machine probes (a diagnostic here: verdicts come from the paired "
+                          f"rounds): {check['reason']}")
+        return written
+
+    def _write_row(self, row: dict[str, Any], written: list[dict[str, Any]]) -> None:
+        self.results.add(row)
+        written.append(row)
+        self.progress(f"{row['label']}: {_summary(row)}")
+
+    def _interleave_group(
+        self, targets: list[Target], group: tuple[int, int], rng: np.random.Generator,
+        written: list[dict[str, Any]],
+    ) -> None:
+        """Load the group's targets, time them in rounds, finish each and write its row."""
+        options = self.options
+        suffix = f"_group{group[0]}" if group[1] > 1 else ""
+        loaded: dict[str, tuple[Target, dict, WorkerSession, dict[str, Path], Path]] = {}
+        failures: dict[str, str] = {}
+        peak_rss = [0]
+
+        def failed(session: WorkerSession, err: SessionError) -> None:
+            failures[session.label] = str(err)
+            self.progress(f"{session.label}: left the rounds ({err})")
+
+        def after_round(done: int, times: dict[str, list[float]]) -> None:
+            peak_rss[0] = max(peak_rss[0], sum(loaded[label][2].rss_bytes for label in times))
+            if done % 10 and done != 1:
+                return
+            self.progress(f"round {done}: " + ", ".join(
+                f"{label} {ms[-1]:.1f} ms" for label, ms in times.items()))
+
+        try:
+            for t in targets:
+                row = self._base_row(t)
+                try:
+                    cache = self._inputs(t)
+                except (OSError, ValueError, RuntimeError) as err:
+                    self._write_row({**row, "status": "error",
+                                     "error": f"preparing inputs: {err}"}, written)
+                    continue
+                spec_path, result_path, paths = self._write_spec(t, cache)
+                log = self.work / "logs" / f"{_file_name(t.label)}{suffix}.log"
+                self.progress(f"{t.label}: loading")
+                session = WorkerSession(t.label, self.worker_command, spec_path, log, self.env,
+                                        options.timeout)
+                try:
+                    session.ready()
+                except SessionError as err:
+                    code = None if "timed out" in str(err) else _exit_code(session.proc)
+                    session.kill()
+                    self._write_row(self._finish_row(t, row, code, _read_result(result_path),
+                                                     session.tail(), log, paths), written)
+                    continue
+                loaded[t.label] = (t, row, session, paths, log)
+                peak_rss[0] = max(peak_rss[0], sum(e[2].rss_bytes for e in loaded.values()))
+            self.progress(f"group {group[0]}/{group[1]}: {len(loaded)} targets loaded, "
+                          f"{peak_rss[0] / 2**30:.2f} GiB resident in their processes")
+            undecided = self._undecided if options.ratio_targets else None
+            times = run_rounds(
+                [entry[2] for entry in loaded.values()], options.rounds, options.per_round, rng,
+                undecided, options.max_rounds, options.budget_s, failed, after_round,
+            )
+            for label, (t, row, session, paths, log) in loaded.items():
+                if label in failures:
+                    session.kill()
+                    code = None if "timed out" in failures[label] else session.proc.returncode
+                else:
+                    code = session.finish()
+                result = _read_result(self.work / "specs" / f"{_file_name(label)}.result.json")
+                row = self._finish_row(t, row, code, result, session.tail(), log, paths)
+                if row["status"] == "ok" and label in times:
+                    row["per_round_ms"] = times[label]
+                    row["interleave"] = {
+                        "group": group[0], "groups": group[1], "rounds": len(times[label]),
+                        "inferences_per_round": options.per_round, "order": "random per round",
+                        "targets": sorted(times), "peak_resident_bytes": peak_rss[0],
+                    }
+                self._write_row(row, written)
+            self._print_verdicts(times)
+        finally:
+            for _, _, session, _, _ in loaded.values():
+                session.kill()
+
+    def _undecided(self, times: dict[str, list[float]]) -> bool:
+        judged = (target.judge(times) for target in self.options.ratio_targets)
+        return any(j is not None and j[1] == "undecided" for j in judged)
+
+    def _print_verdicts(self, times: dict[str, list[float]]) -> None:
+        for target in self.options.ratio_targets:
+            judged = target.judge(times)
+            if judged is not None:
+                sign = "<=" if target.at_most else ">="
+                self.progress(f"{target.name}: {format_ratio(judged[0])} (target {sign} "
+                              f"{target.target:g}x): {judged[1]}")
+        if self.options.ratio_targets:
+            self.progress(f"intervals: {INTERVAL_METHOD}")
+
+    def measure(self, t: Target) -> dict[str, Any]:
+        unmeasurable = self._unmeasurable_row(t)
+        if unmeasurable is not None:
+            return unmeasurable
+        row = self._base_row(t)
         try:
             cache = self._inputs(t)
         except (OSError, ValueError, RuntimeError) as err:
@@ -275,7 +527,13 @@ class Harness:
         code, tail = run_process(
             [*self.worker_command, str(spec_path)], log, self.options.timeout, self.env, watch
         )
-        result = _read_result(result_path)
+        return self._finish_row(t, row, code, _read_result(result_path), tail, log, paths)
+
+    def _finish_row(
+        self, t: Target, row: dict[str, Any], code: int | None, result: dict[str, Any],
+        tail: str, log: Path, paths: dict[str, Path],
+    ) -> dict[str, Any]:
+        """The row of a measuring process that ended with `code` (None: killed on a timeout)."""
         row = self._fill(row, t, result)
         if code == 3 and result.get("phase") == "unavailable":
             return {**row, "status": "skipped", "error": result["reason"]}
@@ -402,7 +660,7 @@ class Harness:
                 keep_samples=self.options.keep_samples,
             )
             row["memory"] = {**(row["memory"] or {}), **result["memory"]}
-            row["roofline"] = roofline.achieved(t.macs, row["latency_ms"]["p50"], self.ceiling)
+            row["roofline"] = achieved(t.macs, row["latency_ms"]["p50"], self.ceiling)
         return row
 
     def _accuracy(
@@ -443,6 +701,26 @@ class Harness:
             if ours.shape == theirs.shape:
                 accuracy["max_abs_logit_diff_fp32"] = float(np.abs(ours - theirs).max())
         return accuracy
+
+
+def _exit_code(proc: subprocess.Popen) -> int | None:
+    """The code of a process that closed its reply pipe (None if it does not end soon)."""
+    try:
+        return proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _memory_need(t: Target) -> int:
+    """Bytes a loaded target is expected to hold: three times its model file (weights, the
+    runtime's copies and workspace; a PyTorch int8 baseline quantizes the fp32 checkpoint) and
+    the runtime itself."""
+    size = 0
+    if t.bundle is not None:
+        size = t.bundle.model_bytes()
+    elif t.checkpoint is not None and t.checkpoint.is_file():
+        size = t.checkpoint.stat().st_size
+    return 3 * size + 400 * 2**20
 
 
 def _file_name(label: str) -> str:

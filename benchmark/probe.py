@@ -1,12 +1,13 @@
-"""The machine's dense fp32 matmul throughput, the ceiling each model's achieved GFLOP/s is put
-against: measured in the run (same threads, own process), since it depends on clocks, cores
-and BLAS build (`python -m benchmark.roofline --threads K` prints it as JSON).
+"""Machine probes: the dense fp32 matmul throughput (the ceiling each model's achieved GFLOP/s is
+put against), a short reference run (a fixed small BEiT-3 in PyTorch eager) and a short int8 run
+(onnxruntime's int8 matmul kernel), each in the run's own process with the run's threads.
 
-The same probe, with a short reference run (a fixed small BEiT-3 in PyTorch eager) and a short
-int8 run (onnxruntime's int8 matmul kernel), is taken at the start of a benchmark run, between
-its targets and at its end: when a figure moves by more than DISTURBANCE_MARGIN from the start
-probe the machine did not stay the same (another process took CPU time, clocks changed), the run
-is marked disturbed and its figures must not be compared or judged.
+`python -m benchmark probe --threads K` prints one probe as JSON; `--watch SECONDS` probes back to
+back and says how much the machine itself moves. A benchmark run takes a probe at its start,
+between its targets and at its end and keeps them in its rows (`machine_check`) as a diagnostic:
+when a figure moves by more than DISTURBANCE_MARGIN from the start probe the machine did not stay
+the same. In a sequential run that makes its figures unfit to compare; an interleaved run's
+verdicts come from paired per-round ratios (benchmark.stats) and are not vetoed by the probes.
 """
 
 from __future__ import annotations
@@ -233,19 +234,22 @@ def watch(
     return check
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmark.roofline", description=__doc__)
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, help="write the JSON here instead of stdout")
     parser.add_argument("--reference", action="store_true",
-                        help="add the reference run (a probe of the machine's state)")
+                        help="add the reference run and the int8 run (a probe of the machine's "
+                             "state; the default for --watch)")
     parser.add_argument("--watch", type=float, metavar="SECONDS",
-                        help="probe back to back for SECONDS and say whether a benchmark run "
-                             "would be marked disturbed on this machine as it is (exit status 1 "
-                             "when it would)")
-    args = parser.parse_args(argv)
+                        help="probe back to back for SECONDS and say whether a sequential "
+                             "benchmark run would be marked disturbed on this machine as it is "
+                             "(exit status 1 when it would)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """One probe as JSON (stdout or --out), or --watch's verdict (exit status 1: disturbed)."""
     if args.watch is not None:
         check = watch(args.threads, args.watch, args.size, args.repeats)
         if args.out:
@@ -258,6 +262,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(text)
     return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register the `probe` subcommand."""
+    parser = subparsers.add_parser(
+        "probe", help="probe this machine (matmul ceiling, reference run, int8 run)",
+        description=__doc__.split("\n\n")[0],
+    )
+    _add_arguments(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m benchmark.probe`: the harness's probe process (it ends with the harness)."""
+    from benchmark.parent import exit_with_parent
+
+    exit_with_parent()
+    parser = argparse.ArgumentParser(prog="python -m benchmark.probe", description=__doc__)
+    _add_arguments(parser)
+    return run(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -79,6 +81,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--no-roofline", action="store_true", help="do not measure the matmul ceiling"
     )
+    interleave = parser.add_argument_group(
+        "interleaved mode",
+        "every target loaded at once, each in its own process, then timed in rounds: in each "
+        "round every target, in a fresh random order, runs --per-round inferences; rows keep "
+        "their time per round (per_round_ms) for ratios with intervals",
+    )
+    interleave.add_argument("--interleave", action="store_true",
+                            help="measure in interleaved rounds (--runs is not used)")
+    interleave.add_argument("--rounds", type=POS_INT, default=20, help="rounds at least")
+    interleave.add_argument("--per-round", type=POS_INT, default=3,
+                            help="timed inferences of each target in a round")
+    interleave.add_argument(
+        "--targets", type=Path, metavar="FILE",
+        help="JSON list of ratio targets {name, slower, faster, target, at_most}: labels of two "
+        "rows; while one is undecided, rounds go on up to --budget",
+    )
+    interleave.add_argument("--budget", type=POS_FLOAT, metavar="SECONDS",
+                            help="time the rounds may take while a --targets verdict is open")
+    interleave.add_argument("--seed", type=NON_NEG_INT, help="seed of the round orders")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (they are off anyway when stderr is not a terminal)")
     parser.add_argument(
@@ -91,9 +112,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+def _ratio_targets(path: Path | None) -> list:
+    from benchmark.stats import RatioTarget
+
+    if path is None:
+        return []
+    try:
+        return [RatioTarget(**entry) for entry in json.loads(path.read_text("utf-8"))]
+    except (OSError, ValueError, TypeError) as err:
+        raise UserError(f"--targets {path}: not a JSON list of ratio targets ({err})") from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     """0 when every bundle row is ok or skipped, 1 when a row is an error, 2 on bad usage (one
-    line, see vqa.errors), 130 on ^C."""
+    line, see vqa.errors), 130 on ^C or SIGTERM (rows kept, measuring processes stopped)."""
     from benchmark.device import available_cpus
     from benchmark.harness import Harness, RunOptions
     from benchmark.inputs import DataSpec
@@ -127,9 +163,16 @@ def run(args: argparse.Namespace) -> int:
         latency_inputs=args.latency_inputs,
         roofline=not args.no_roofline,
         coreml_units=args.coreml_units,
+        interleave=args.interleave,
+        rounds=args.rounds,
+        per_round=args.per_round,
+        budget_s=args.budget,
+        ratio_targets=_ratio_targets(args.targets),
+        seed=args.seed,
     )
     results = ResultsFile(out, append=args.append)
     code = 0
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # ended as by ^C: rows kept
     try:
         Harness(options, results).run()
     except KeyboardInterrupt:
@@ -139,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
         message = user_message(err) or one_line(err)
         print(f"error: {message}", file=sys.stderr)
         code = 2
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if results.added:
         print(markdown_table(results.added))
     if args.report and results.added:

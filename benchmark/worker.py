@@ -9,12 +9,18 @@ Memory that belongs to the model is measured against a baseline taken in this pr
 runtime is imported (torch alone is hundreds of MB): the RSS that loading adds, and the peak RSS
 above the baseline while loading and running (the kernel's high-water mark, reset at the
 baseline where Linux allows it). The process's own peak RSS is kept beside them.
+
+`python -m benchmark.worker --serve SPEC.json` is the interleaved mode's long-lived process: it
+loads the model once (memory measured as above), says so on its reply pipe, then times as many
+inferences as each command line on standard input asks for, until `finish` (then the accuracy
+pass, when asked) or until its standard input closes because the parent is gone.
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import os
 import resource
 import sys
 import time
@@ -25,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from benchmark.inputs import InputCache
+from benchmark.parent import end_now, exit_with_parent
 from benchmark.runners import RuntimeUnavailable, runner_class
 from benchmark.runners.base import Runner, RunnerSpec
 from vqa.io import atomic_write_json
@@ -32,6 +39,8 @@ from vqa.predictions import to_predictions, write_predictions
 
 PROGRESS_EVERY_S = 1.0
 """How often the accuracy pass tells the waiting parent how far it is."""
+REPLY_FD_ENV = "BENCHMARK_REPLY_FD"
+"""The file descriptor a serving worker writes its JSON-line replies to."""
 
 
 def write_json(path: str | Path, data: Any) -> None:
@@ -93,10 +102,10 @@ class ModelMemory:
         }
 
 
-def time_runner(
-    runner: Runner, samples: list[tuple[np.ndarray, ...]], warmup: int, runs: int
-) -> dict[str, Any]:
-    """Load (after the memory baseline), first inference, warm-up, timed runs."""
+def load_runner(
+    runner: Runner, samples: list[tuple[np.ndarray, ...]], warmup: int
+) -> tuple[ModelMemory, dict[str, Any]]:
+    """Import, memory baseline, load, first inference and warm-up; the memory and its latency."""
     runner.import_runtime()
     memory = ModelMemory()
     start = time.perf_counter()
@@ -110,24 +119,33 @@ def time_runner(
         raise ValueError(f"expected logits of shape [1, answers], got {list(logits.shape)}")
     for i in range(warmup):
         runner.predict(*samples[(i + 1) % len(samples)])
+    return memory, {"load_s": load_s, "first_s": first_s, "times_s": []}
+
+
+def timed_runs(
+    runner: Runner, samples: list[tuple[np.ndarray, ...]], runs: int, first: int = 0
+) -> list[float]:
+    """Seconds of each of `runs` inferences, cycling through the samples from `first`."""
     times = []
-    for i in range(runs):
+    for i in range(first, first + runs):
         inputs = samples[i % len(samples)]
         start = time.perf_counter()
         runner.predict(*inputs)
         times.append(time.perf_counter() - start)
-    return {
-        "latency": {"load_s": load_s, "first_s": first_s, "times_s": times},
-        "memory": memory.figures(),
-    }
+    return times
 
 
-def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
-    """Load, first inference, warm-up, timed runs; then the accuracy pass when asked.
+def time_runner(
+    runner: Runner, samples: list[tuple[np.ndarray, ...]], warmup: int, runs: int
+) -> dict[str, Any]:
+    """Load (after the memory baseline), first inference, warm-up, timed runs."""
+    memory, latency = load_runner(runner, samples, warmup)
+    latency["times_s"] = timed_runs(runner, samples, runs)
+    return {"latency": latency, "memory": memory.figures()}
 
-    `result` fills in as phases finish, so a caller that catches an error still has them.
-    """
-    result["phase"] = "starting"
+
+def _prepare(spec: dict[str, Any]):
+    """The runner, the latency samples and the batch function the spec describes."""
     runner_spec = RunnerSpec(**spec["runner"])
     runner = runner_class(runner_spec.format)(runner_spec)
     cache = InputCache(spec["inputs"])
@@ -136,17 +154,64 @@ def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     def batch(indices):
         return cache.batch(indices, prep["mean"], prep["std"], prep["scale"])
 
-    latency_samples = [batch([i]) for i in range(min(spec["latency_inputs"], len(cache)))]
+    samples = [batch([i]) for i in range(min(spec["latency_inputs"], len(cache)))]
+    return runner, cache, batch, samples
+
+
+def measure(spec: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+    """Load, first inference, warm-up, timed runs; then the accuracy pass when asked.
+
+    `result` fills in as phases finish, so a caller that catches an error still has them.
+    """
+    result["phase"] = "starting"
+    runner, cache, batch, latency_samples = _prepare(spec)
     result["phase"] = "loading and running"
     timed = time_runner(runner, latency_samples, spec["warmup"], spec["runs"])
     result.update(phase="latency measured", runtime=runner.runtime_info(), batch_size=1, **timed)
     write_json(spec["result"], result)
+    _accuracy_pass(spec, result, runner, cache, batch)
+    return result
+
+
+def _accuracy_pass(spec: dict[str, Any], result: dict[str, Any], runner, cache, batch) -> None:
     evaluation = spec.get("eval")
     if evaluation:
         result["phase"] = "accuracy pass"
         result["eval"] = _evaluate(runner, cache, batch, evaluation)
         result["phase"] = "done"
         write_json(spec["result"], result)
+
+
+def serve(
+    spec: dict[str, Any], result: dict[str, Any], commands, reply
+) -> dict[str, Any]:
+    """Load once, then answer `{"run": N}` lines with `{"times_s": [...]}` until `{"finish"}`.
+
+    `commands` is a text stream of JSON lines (standard input); `reply` sends one JSON object.
+    At end of input without `finish` the parent is gone: the process ends at once.
+    """
+    result["phase"] = "starting"
+    runner, cache, batch, samples = _prepare(spec)
+    result["phase"] = "loading"
+    memory, latency = load_runner(runner, samples, spec["warmup"])
+    result.update(phase="loaded", runtime=runner.runtime_info(), batch_size=1, latency=latency,
+                  memory=memory.figures())
+    write_json(spec["result"], result)
+    reply({"ready": True, "rss_bytes": _rss()})
+    result["phase"] = "timed runs"
+    for line in commands:
+        command = json.loads(line)
+        if command.get("finish"):
+            break
+        times = timed_runs(runner, samples, int(command["run"]), len(latency["times_s"]))
+        latency["times_s"].extend(times)
+        reply({"times_s": times, "rss_bytes": _rss()})
+    else:
+        end_now()
+    result.update(phase="latency measured", memory=memory.figures())
+    write_json(spec["result"], result)
+    _accuracy_pass(spec, result, runner, cache, batch)
+    reply({"done": True})
     return result
 
 
@@ -180,16 +245,30 @@ def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> d
     return {"n": len(predictions), "seconds": seconds, "batch_size": size}
 
 
+def _serve_main(spec: dict[str, Any], result: dict[str, Any]) -> None:
+    replies = os.fdopen(int(os.environ[REPLY_FD_ENV]), "w", encoding="utf-8")
+
+    def reply(message: dict[str, Any]) -> None:
+        replies.write(json.dumps(message) + "\n")
+        replies.flush()
+
+    serve(spec, result, sys.stdin, reply)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Exit 0 with a result file; 3 when the runtime is unavailable here; 1 on an error."""
     argv = sys.argv[1:] if argv is None else argv
+    serving = argv[:1] == ["--serve"]
+    if serving:
+        argv = argv[1:]
     if len(argv) != 1:
-        print("usage: python -m benchmark.worker SPEC.json", file=sys.stderr)
+        print("usage: python -m benchmark.worker [--serve] SPEC.json", file=sys.stderr)
         return 2
+    exit_with_parent()
     spec = json.loads(Path(argv[0]).read_text("utf-8"))
     result: dict[str, Any] = {}
     try:
-        measure(spec, result)
+        _serve_main(spec, result) if serving else measure(spec, result)
     except RuntimeUnavailable as err:
         write_json(spec["result"], {"phase": "unavailable", "reason": str(err)})
         return 3

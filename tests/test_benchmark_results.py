@@ -15,7 +15,7 @@ from benchmark.results import (
     results_schema,
     validate_row,
 )
-from benchmark.roofline import achieved, int8_run, machine_check, matmul_gflops
+from benchmark.probe import achieved, int8_run, machine_check, matmul_gflops
 from benchmark.stats import summarize
 
 
@@ -179,7 +179,7 @@ def test_a_slow_int8_phase_between_targets_marks_the_run_disturbed():
 def test_watch_judges_back_to_back_probes_as_a_run(monkeypatch, int8_ms, status, tmp_path):
     """Probes a second apart (a scripted machine): the third one's int8 run is 41 % slower in
     the second case, so the watch says a run would be marked disturbed and exits with 1."""
-    from benchmark import roofline
+    from benchmark import probe as roofline
 
     clock = {"now": 0.0}
     figures = iter(int8_ms)

@@ -1,0 +1,101 @@
+"""Randomized interleaved rounds: the things compared are measured close together in time.
+
+A shared machine's speed moves by tens of per cent within minutes (other tenants, clocks, a
+phone's heat), so timing one target after another compares machine states as much as targets.
+Here every target stays loaded in its own process, and each round times a few inferences of
+every target, one target at a time in a fresh random order (randomized multiple interleaved
+trials: Abedi and Brecht, ICPE 2017). A target's time in a round is the median of its inferences
+there; a ratio between two targets is taken per round, from times seconds apart under the same
+machine weather (benchmark.stats.paired_ratio).
+
+Rounds go on to `rounds`, then, while `undecided` says some verdict is still open, up to
+`max_rounds` or until `budget_s` seconds of rounds have passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+
+
+class SessionError(RuntimeError):
+    """A target that failed during the rounds; it leaves them, the others go on."""
+
+
+class TimedSession(Protocol):
+    """A loaded target that times `n` inferences on request (seconds each)."""
+
+    label: str
+
+    def time(self, n: int) -> list[float]: ...
+
+
+def run_rounds(
+    sessions: Sequence[TimedSession],
+    rounds: int,
+    per_round: int,
+    rng: np.random.Generator,
+    undecided: Callable[[dict[str, list[float]]], bool] | None = None,
+    max_rounds: int | None = None,
+    budget_s: float | None = None,
+    failed: Callable[[TimedSession, SessionError], None] = lambda session, err: None,
+    after_round: Callable[[int, dict[str, list[float]]], None] = lambda done, times: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> dict[str, list[float]]:
+    """Each live session's per-round times in ms (round order, one list length for all).
+
+    A session that raises SessionError is reported to `failed` and leaves the rounds; its times
+    are dropped, so the lists returned stay paired round for round. `after_round` hears the
+    number of rounds done and the times so far.
+    """
+    live = list(sessions)
+    times: dict[str, list[float]] = {s.label: [] for s in live}
+    start = clock()
+    done = 0
+    while live:
+        if done >= rounds:
+            over = (max_rounds is not None and done >= max_rounds) or (
+                budget_s is not None and clock() - start >= budget_s)
+            if over or undecided is None or not undecided(times):
+                break
+        for index in rng.permutation(len(live)):
+            session = live[index]
+            try:
+                taken = session.time(per_round)
+            except SessionError as err:
+                failed(session, err)
+                times.pop(session.label)
+                continue
+            times[session.label].append(float(np.median(taken)) * 1e3)
+        live = [s for s in live if s.label in times]
+        done += 1
+        after_round(done, times)
+    return times
+
+
+def plan_groups(needs: Sequence[int], available: int, reference: int = 0) -> list[list[int]]:
+    """Indices of the targets loaded together, within `available` bytes of memory.
+
+    One group when every target fits; else greedy groups in order, each of which also holds the
+    `reference` target, so that every ratio to it stays paired round for round. A target that
+    does not fit beside the reference even alone gets a group with it all the same (the run
+    tries it; the memory of the machine is the limit, not an estimate).
+    """
+    if sum(needs) <= available:
+        return [list(range(len(needs)))]
+    groups: list[list[int]] = []
+    current: list[int] = [reference]
+    used = needs[reference]
+    for index, need in enumerate(needs):
+        if index == reference:
+            continue
+        if used + need > available and len(current) > 1:
+            groups.append(current)
+            current, used = [reference], needs[reference]
+        current.append(index)
+        used += need
+    groups.append(current)
+    return groups

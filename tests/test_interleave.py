@@ -1,0 +1,234 @@
+"""Interleaved rounds and paired intervals on synthetic workloads of known cost ratio.
+
+The two workloads are the same pure-Python loop, run once and twice: the true ratio of their
+times is 2 by construction, up to the clock reads and loop dispatch around the work (well under
+1 % at 4 ms; TOLERANCE allows 3 %). A bounded competing load (busy loops in sessions of their
+own, a few seconds) starts in the middle of the measurement. Interleaved rounds put both
+workloads under the same load, so the paired ratio's interval still reaches the true ratio; timed
+one after the other (the load starting when the second begins), the ratio's interval misses it
+by far (the load slows a loop about 2.5 times on any machine: twice as many loops as CPUs).
+Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+
+from benchmark.interleave import SessionError, plan_groups, run_rounds
+from benchmark.stats import RatioTarget, format_ratio, paired_ratio, verdict
+
+TRUE_RATIO = 2.0
+TOLERANCE = 0.03
+ROUNDS = 100
+PER_ROUND = 3
+LOAD_SECONDS = 8.0
+
+
+def _spin(n: int) -> None:
+    for _ in range(n):
+        pass
+
+
+def _loop_for_ms(ms: float) -> int:
+    """Iterations of _spin that take about `ms` here when undisturbed (the fastest of several
+    tries: a busy machine only makes tries slower); the exact figure does not matter."""
+    n = 20_000
+    fastest = float("inf")
+    for _ in range(10):
+        start = time.perf_counter()
+        _spin(n)
+        fastest = min(fastest, time.perf_counter() - start)
+    return max(20_000, int(n * ms / 1e3 / fastest))
+
+
+class Workload:
+    """A synthetic target: `repeats` times the same loop per inference."""
+
+    def __init__(self, label: str, n: int, repeats: int) -> None:
+        self.label, self.n, self.repeats = label, n, repeats
+
+    def time(self, count: int) -> list[float]:
+        times = []
+        for _ in range(count):
+            start = time.perf_counter()
+            for _ in range(self.repeats):
+                _spin(self.n)
+            times.append(time.perf_counter() - start)
+        return times
+
+
+def _busy_loops(seconds: float) -> list[subprocess.Popen]:
+    """Twice as many busy loops as CPUs, each in a session of its own, ending by themselves;
+    returned once every loop is spinning (Python's start-up is not load yet)."""
+    loop = f"import time\nend = time.time() + {seconds}\nwhile time.time() < end: pass"
+    loops = [subprocess.Popen([sys.executable, "-c", loop], start_new_session=True)
+             for _ in range(2 * (os.cpu_count() or 1))]
+    started = [psutil.Process(proc.pid) for proc in loops]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if all(p.cpu_times().user > 0.3 for p in started):
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    return loops
+
+
+def _stop(loops: list[subprocess.Popen]) -> None:
+    for proc in loops:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def workloads() -> tuple[Workload, Workload]:
+    n = _loop_for_ms(4.0)
+    return Workload("once", n, 1), Workload("twice", n, 2)
+
+
+def test_interleaved_interval_holds_the_true_ratio_under_a_load_that_breaks_sequential(
+    workloads,
+):
+    once, twice = workloads
+    loops: list[subprocess.Popen] = []
+
+    def load_midway(done: int, times: dict) -> None:
+        if done == ROUNDS // 3 and not loops:
+            loops.extend(_busy_loops(LOAD_SECONDS))
+
+    try:
+        times = run_rounds([once, twice], ROUNDS, PER_ROUND, np.random.default_rng(0),
+                           after_round=load_midway)
+    finally:
+        _stop(loops)
+    assert loops, "the load never started"
+    assert len(times["once"]) == len(times["twice"]) == ROUNDS
+    interleaved = paired_ratio(times["twice"], times["once"])
+
+    rounds = 20  # a few seconds under the load even on a slow machine
+    sequential_once = [np.median(once.time(PER_ROUND)) for _ in range(rounds)]
+    loops = _busy_loops(LOAD_SECONDS)  # the load starts when the second workload does
+    try:
+        sequential_twice = [np.median(twice.time(PER_ROUND)) for _ in range(rounds)]
+    finally:
+        _stop(loops)
+    sequential = paired_ratio(sequential_twice, sequential_once)
+
+    shown = f"interleaved {format_ratio(interleaved)}, sequential {format_ratio(sequential)}"
+    low, high = TRUE_RATIO * (1 - TOLERANCE), TRUE_RATIO * (1 + TOLERANCE)
+    assert interleaved["low"] <= high and interleaved["high"] >= low, shown
+    assert sequential["low"] > high, shown
+
+
+class Scripted:
+    """A target whose n-th inference takes script[n % len(script)] seconds (no clock read)."""
+
+    def __init__(self, label: str, script: list[float]) -> None:
+        self.label, self.script, self.calls = label, script, 0
+
+    def time(self, n: int) -> list[float]:
+        taken = [self.script[(self.calls + i) % len(self.script)] for i in range(n)]
+        self.calls += n
+        return taken
+
+
+def test_rounds_go_on_while_a_verdict_is_open():
+    """Ratios alternate 1.5 and 2.5 round by round: a target of 2 stays undecided, so rounds go
+    on to max_rounds; a target of 1.2 is met at the first check."""
+    open_target = RatioTarget("at the median", "slow", "fast", 2.0)
+    clear_target = RatioTarget("far below it", "slow", "fast", 1.2)
+
+    def sessions():
+        return [Scripted("fast", [0.010]), Scripted("slow", [0.015, 0.025])]
+
+    def undecided(target):
+        return lambda times: target.judge(times)[1] == "undecided"
+
+    rng = np.random.default_rng(1)
+    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target), max_rounds=12)
+    assert len(times["fast"]) == len(times["slow"]) == 12
+    times = run_rounds(sessions(), 8, 1, rng, undecided(clear_target), max_rounds=40)
+    assert len(times["fast"]) == 8 and clear_target.judge(times)[1] == "met"
+    clock = iter(range(100))  # one second a reading: the budget of 5 s ends the rounds
+    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target), budget_s=5,
+                       clock=lambda: next(clock))
+    assert 6 <= len(times["fast"]) < 12
+
+
+def test_each_round_is_a_fresh_random_order():
+    calls: list[str] = []
+
+    class Recorder:
+        def __init__(self, label):
+            self.label = label
+
+        def time(self, n):
+            calls.append(self.label)
+            return [0.001] * n
+
+    labels = [str(i) for i in range(4)]
+    run_rounds([Recorder(label) for label in labels], 30, 1, np.random.default_rng(2))
+    orders = [tuple(calls[i : i + 4]) for i in range(0, len(calls), 4)]
+    assert all(sorted(order) == labels for order in orders)
+    assert len(set(orders)) > 5  # 24 orders exist; 30 rounds in one fixed order would give 1
+
+
+def test_a_failing_session_leaves_the_rounds_and_the_others_stay_paired():
+    class Failing:
+        label = "failing"
+
+        def __init__(self):
+            self.calls = 0
+
+        def time(self, n):
+            self.calls += 1
+            if self.calls == 3:
+                raise SessionError("the measuring process ended")
+            return [0.002] * n
+
+    class Fine:
+        label = "fine"
+
+        def time(self, n):
+            return [0.001] * n
+
+    failed = []
+    times = run_rounds([Failing(), Fine()], 5, 2, np.random.default_rng(3),
+                       failed=lambda session, err: failed.append(session.label))
+    assert failed == ["failing"] and list(times) == ["fine"] and len(times["fine"]) == 5
+
+
+def test_paired_ratio_interval_is_the_order_statistics_interval_of_the_median():
+    """By hand: for 10 rounds the 95 % interval of the median is (x(2), x(9)), the 2nd and 9th
+    smallest ratios: P(Binomial(10, 1/2) in 2..8) = 1 - 2 * (1 + 10 + 45) / 1024 = 0.8906 is too
+    little, P(in 1..8) = 1 - 2 * (1 + 10) / 1024 = 0.9785 is enough."""
+    faster = np.ones(10)
+    slower = np.array([1.3, 1.9, 2.2, 1.1, 2.5, 1.7, 2.0, 3.0, 1.5, 2.4])
+    ratio = paired_ratio(slower, faster)
+    ordered = np.sort(slower)
+    assert ratio["ratio"] == pytest.approx(np.median(slower))
+    assert (ratio["low"], ratio["high"]) == (ordered[1], ordered[8])
+    assert paired_ratio(slower[:5], faster[:5])["low"] is None  # 5 rounds cannot reach 95 %
+
+
+@pytest.mark.parametrize(("low", "high", "at_most", "expected"), [
+    (3.1, 3.5, False, "met"), (2.5, 2.9, False, "missed"), (2.9, 3.2, False, "undecided"),
+    (0.20, 0.25, True, "met"), (0.28, 0.30, True, "missed"), (0.25, 0.28, True, "undecided"),
+])
+def test_verdicts_from_the_interval(low, high, at_most, expected):
+    target = 0.27 if at_most else 3.0
+    assert verdict({"low": low, "high": high}, target, at_most) == expected
+
+
+def test_groups_share_the_reference_target():
+    assert plan_groups([5, 5, 5], 20) == [[0, 1, 2]]
+    assert plan_groups([4, 6, 6, 6, 6], 16) == [[0, 1, 2], [0, 3, 4]]
+    assert plan_groups([4, 20, 6], 16) == [[0, 1], [0, 2]]  # too big even alone: tried with 0
