@@ -1,20 +1,18 @@
 """How far easy-VQA recipes get within a fixed training budget: a grid of runs, on a GPU or CPU.
 
-Each run trains with the project's own parts (vqa.model's configs and scratch initialisation,
-train.optim's AdamW groups and warm-up + cosine schedule, train.sampler's answer-type balanced
-order, train.losses' soft BCE or distillation loss, fp32) and the demo's recipe files
-(recipes/easy_vqa_teacher.toml, easy_vqa_student.toml: sizes, optimisation, clipping, distillation
-loss), of which a grid run changes only the keys it names; the whole data set is preloaded as
-tensors on the device, so that a GPU runs the small models of the demo quickly. The arithmetic of a
-step is that of `python -m train` with the same global batch; what it measures is accuracy after a
-number of samples, not speed. Epochs in the grids are the share of an epoch each recipe gets in the
-demo's budget on 2 CPU cores (about 8 minutes for the teacher, 4.5 for the student), from each
-model's training speed on such a machine.
+Each run is `python -m train finetune` (teachers) or `distill` (students), run in this process
+through the trainer's own command, on the demo's recipe files (recipes/easy_vqa_teacher.toml,
+easy_vqa_student.toml) of which a grid run changes only the keys it names: its recipe is written
+to OUT/NAME/recipe.toml. fp32 throughout (--amp off, no TF32). Epochs in the grids are the share
+of an epoch each recipe gets in the demo's budget on 2 CPU cores (about 8 minutes for the
+teacher, 4.5 for the student), from each model's training speed on such a machine; a run stops
+after that many optimizer steps (--max-steps) on the schedule of that length.
 
-Prints each run's accuracy on the first 1,000 val questions every quarter epoch (all / yes-no),
-then on the whole test split; rows go to OUT/results.jsonl. Students of the `students` grid are
-distilled from the run of the `teachers` grid (within the budget) with the best final val
-accuracy.
+The trainer scores the first 1,000 val questions every quarter epoch, then `python -m train
+evaluate` scores the run's last weights on the whole test split; both with the official VizWiz
+metric (all questions / yes-no). Rows go to OUT/results.jsonl. Students of the `students` grid
+are distilled from the last weights of the `teachers` run (within the budget) with the best
+final val accuracy.
 
     python scripts/sweep_easy_vqa.py --grid teachers,students --device cuda --out DIR
 """
@@ -23,25 +21,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from train.components import EASY_VQA_SPM_PIECES
-from train.data import answer_type_weights
-from train.losses import distill_loss, soft_bce
-from train.optim import OptimConfig, build_optimizer, build_scheduler
-from train.recipe import resolve
+from train.cli import main as train_main
+from train.recipe import read_recipe
 from train.sampler import EpochOrder
-from vqa.answers import AnswerVocab
-from vqa.configs import BEiT3Config, get_config, list_configs, register_config
-from vqa.data.dataset import load_image, trim_padding
-from vqa.data.easy_vqa import easy_vqa_answers, load_easy_vqa
-from vqa.model import count_parameters, create_model, reinit_for_scratch
-from vqa.tokenizer import Tokenizer, train_sentencepiece
-from vqa.transforms import eval_transform
+from vqa.checkpoint import load_model
+from vqa.configs import BEiT3Config, list_configs, register_config
+from vqa.data.easy_vqa import load_easy_vqa
+from vqa.io import atomic_write_text
+from vqa.model import count_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = {
@@ -94,9 +88,10 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def recipe(grid: str) -> argparse.Namespace:
-    command, path = RECIPES[grid]
-    return resolve([command, "--config", str(path), "--data", "easy-vqa", "--out", "-"])
+RUN_KEYS = {"arch": "arch", "lr": "lr", "warmup": "warmup-steps", "wd": "weight-decay",
+            "clip": "clip-grad", "seed": "seed", "batch": "batch-size"}
+"""A grid run's keys and the recipe keys they replace (batch: the global batch, one process)."""
+VAL_QUESTIONS = 1000
 
 
 def register_archs() -> None:
@@ -107,144 +102,105 @@ def register_archs() -> None:
             )
 
 
-def load_data(
-    work: Path, sizes: argparse.Namespace, limit_train: int | None = None,
-    limit_test: int | None = None,
-) -> dict[str, Any]:
-    """Every split as tensors: image index, question ids and padding, targets, answer."""
-    train = load_easy_vqa("train", limit=limit_train)
-    val, test = load_easy_vqa("val", limit=1000), load_easy_vqa("test", limit=limit_test)
-    splits = {"train": train, "val": val, "test": test}
-    tokenizer = Tokenizer(
-        train_sentencepiece((s.question for s in train), work / "easy_vqa.spm",
-                            vocab_size=EASY_VQA_SPM_PIECES),
-        max_len=sizes.text_len,
-    )
-    vocab = AnswerVocab.from_list(easy_vqa_answers())
-    transform = eval_transform(sizes.img_size)
-    image_index: dict[str, int] = {}
-    pixels: list[torch.Tensor] = []
-    data: dict[str, Any] = {"vocab_size": tokenizer.vocab_size,
-                            "weights": answer_type_weights(train)}
-    for split, samples in splits.items():
-        rows: dict[str, list[Any]] = {k: [] for k in ("img", "q", "pad", "y", "yesno")}
-        for sample in samples:
-            if sample.image_path not in image_index:
-                image_index[sample.image_path] = len(pixels)
-                pixels.append(transform(load_image(sample.image_path)))
-            ids, pad = tokenizer.encode(sample.question)
-            rows["img"].append(image_index[sample.image_path])
-            rows["q"].append(ids)
-            rows["pad"].append(pad)
-            rows["y"].append(vocab.targets(sample.answers))
-            rows["yesno"].append(sample.answer_type == "yes/no")
-        y = torch.stack(rows["y"])
-        data[split] = {"img": torch.tensor(rows["img"]), "q": torch.tensor(rows["q"]),
-                       "pad": torch.tensor(rows["pad"]), "y": y, "answer": y.argmax(-1),
-                       "yesno": torch.tensor(rows["yesno"])}
-    data["pixels"] = torch.stack(pixels)
-    return data
+def run_recipe(grid: str, run: dict[str, Any]) -> dict[str, Any]:
+    """The grid's recipe with the keys `run` names; clip 0 is no clipping."""
+    table = read_recipe(RECIPES[grid][1])
+    table["batch-size"] = table.get("batch-size", 16) * DEMO_PROCESSES
+    for key, recipe_key in RUN_KEYS.items():
+        if key in run:
+            table[recipe_key] = run[key]
+    if not table.get("clip-grad"):
+        table.pop("clip-grad", None)
+    return table
 
 
-def on(data: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {k: ({kk: vv.to(device) for kk, vv in v.items()} if isinstance(v, dict)
-                else v.to(device) if isinstance(v, torch.Tensor) else v)
-            for k, v in data.items()}
+def write_recipe(path: Path, table: dict[str, Any]) -> Path:
+    """A recipe file of plain values (TOML: JSON's numbers, strings and booleans are TOML's)."""
+    return atomic_write_text(path, "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items()))
 
 
-@torch.no_grad()
-def logits_of(model: torch.nn.Module, data: dict[str, Any], split: str) -> torch.Tensor:
-    part = data[split]
-    model.eval()
-    out = [model(data["pixels"][part["img"][s : s + 1024]], part["q"][s : s + 1024],
-                 part["pad"][s : s + 1024]) for s in range(0, len(part["q"]), 1024)]
-    model.train()
-    return torch.cat(out)
+def _train_size(limit: int | None) -> int:
+    return len(load_easy_vqa("train", limit=limit))
 
 
-def accuracy(model: torch.nn.Module, data: dict[str, Any], split: str) -> tuple[float, float]:
-    """Percent right on all questions and on the yes/no ones (one answer a question: the
-    official metric is exact match here)."""
-    part = data[split]
-    right = logits_of(model, data, split).argmax(-1) == part["answer"]
-    return (round(100 * right.float().mean().item(), 2),
-            round(100 * right[part["yesno"]].float().mean().item(), 2))
+def _train(argv: list[str]) -> None:
+    if (code := train_main(argv)) != 0:
+        raise SystemExit(f"python -m train {' '.join(argv)}: exit status {code}")
+
+
+def _curve(run_dir: Path, steps_per_epoch: int) -> list[list[float]]:
+    """[epoch, val accuracy, val yes/no accuracy] of every evaluation in the run's log."""
+    curve = []
+    for line in (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        if entry.get("kind") == "eval":
+            accuracy = entry["accuracy"]
+            curve.append([round(entry["step"] / steps_per_epoch, 2), accuracy["overall"],
+                          accuracy["per_answer_type"].get("yes/no")])
+    return curve
 
 
 def train_run(
-    run: dict[str, Any], base: argparse.Namespace, data: dict[str, Any],
-    teacher_logits: torch.Tensor | None,
-) -> tuple[dict[str, Any], torch.nn.Module]:
-    """One run: `base` (a recipe's settings) with the keys `run` names (arch, lr, warmup, wd,
-    clip, seed, batch: global, epochs)."""
-    device = data["pixels"].device
-    arch, seed = run.get("arch", base.arch), run.get("seed", base.seed)
-    config = get_config(arch, img_size=base.img_size, num_answers=len(easy_vqa_answers()),
-                        drop_path_rate=base.drop_path).replace(vocab_size=data["vocab_size"])
-    torch.manual_seed(seed)
-    model = create_model(config)
-    reinit_for_scratch(model)
-    model.to(device).train()
-    batch = run.get("batch", base.batch_size * DEMO_PROCESSES)
-    clip = run.get("clip", base.clip_grad)
-    train = data["train"]
-    order = EpochOrder(len(train["q"]), batch, seed=seed, weights=data["weights"].cpu())
-    per_epoch = order.steps_per_epoch
-    total = max(2, round(run["epochs"] * per_epoch))
-    optim = OptimConfig(lr=run.get("lr", base.lr), weight_decay=run.get("wd", base.weight_decay),
-                        head_lr_mult=base.head_lr_mult, layer_decay=base.layer_decay,
-                        min_lr=base.min_lr,
-                        warmup_steps=min(run.get("warmup", base.warmup_steps), total - 1))
-    optimizer = build_optimizer(model, optim, model.num_layers())
-    scheduler = build_scheduler(optimizer, optim, total)
-    curve = []
+    grid: str, run: dict[str, Any], args: argparse.Namespace, teacher: Path | None
+) -> dict[str, Any]:
+    """One run through the trainer, then its last weights scored on test."""
+    run_dir = args.out / run["name"]
+    recipe = run_recipe(grid, run)
+    config = write_recipe(run_dir.parent / f"{run['name']}.toml", recipe)
+    order = EpochOrder(_train_size(args.limit_train), recipe["batch-size"], seed=0)
+    steps_per_epoch = order.steps_per_epoch
+    total = max(1, round(run["epochs"] * steps_per_epoch))
+    argv = [RECIPES[grid][0], "--config", str(config), "--data", "easy-vqa",
+            "--out", str(run_dir), "--epochs", str(math.ceil(total / steps_per_epoch)),
+            "--max-steps", str(total), "--eval-every", str(max(1, steps_per_epoch // 4)),
+            "--limit-val", str(args.limit_val), "--device", args.device, "--amp", "off",
+            "--no-progress", "--num-workers", str(args.num_workers)]
+    if args.limit_train:
+        argv += ["--limit-train", str(args.limit_train)]
+    if teacher is not None:
+        argv += ["--teacher", str(teacher)]
     start = time.perf_counter()
-    step = 0
-    while step < total:
-        drawn = order.order(step // per_epoch).to(device)
-        for b in range(min(per_epoch, total - step)):
-            index = drawn[b * batch : (b + 1) * batch]
-            text = trim_padding({"question": train["q"][index],
-                                 "padding_mask": train["pad"][index]})
-            logits = model(data["pixels"][train["img"][index]], text["question"],
-                           text["padding_mask"])
-            if teacher_logits is None:
-                loss = soft_bce(logits, train["y"][index])
-            else:
-                loss, _ = distill_loss(logits, teacher_logits[index], train["y"][index],
-                                       kind=base.kd, temperature=base.temperature,
-                                       hard_weight=base.hard_weight)
-            loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            step += 1
-            if step % max(1, per_epoch // 4) == 0 or step == total:
-                curve.append([round(step / per_epoch, 2), *accuracy(model, data, "val")])
-    test, test_yesno = accuracy(model, data, "test")
-    row = {"name": run["name"], "run": run, "parameters": count_parameters(model),
-           "steps": total, "test": test, "test_yesno": test_yesno, "val_curve": curve,
-           "seconds": round(time.perf_counter() - start, 1)}
-    return row, model
+    _train(argv)
+    seconds = time.perf_counter() - start
+    evaluate = ["evaluate", str(run_dir / "last.pth"), "--data", "easy-vqa", "--split", "test",
+                "--out", str(run_dir / "test_predictions.json"), "--device", args.device,
+                "--amp", "off", "--no-progress", "--num-workers", str(args.num_workers)]
+    if args.limit_test:
+        evaluate += ["--limit", str(args.limit_test)]
+    _train(evaluate)
+    metrics = json.loads((run_dir / "test_predictions.metrics.json").read_text("utf-8"))
+    return {"name": run["name"], "run": run, "recipe": recipe,
+            "parameters": count_parameters(load_model(run_dir / "last.pth")), "steps": total,
+            "test": metrics["accuracy"]["overall"],
+            "test_yesno": metrics["accuracy"]["per_answer_type"].get("yes/no"),
+            "val_curve": _curve(run_dir, steps_per_epoch), "seconds": round(seconds, 1)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="teachers,students",
                         help=f"comma-separated grids: {', '.join(GRIDS)}")
+    parser.add_argument("--runs", help="comma-separated run names: only these (default: all)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every run's epochs (a small value tries the script out)")
-    args = parser.parse_args()
+    parser.add_argument("--limit-train", type=int, help="train on the first N questions")
+    parser.add_argument("--limit-val", type=int, default=VAL_QUESTIONS,
+                        help="val questions of the curve")
+    parser.add_argument("--limit-test", type=int, help="score the first N test questions")
+    parser.add_argument("--num-workers", type=int, default=4, help="data loading processes")
+    args = parser.parse_args(argv)
     grids = args.grid.split(",")
     if unknown := [g for g in grids if g not in GRIDS]:
         parser.error(f"--grid: unknown grid(s) {', '.join(unknown)}; expected {', '.join(GRIDS)}")
     if "students" in grids and "teachers" not in grids[: grids.index("students")]:
         parser.error("--grid students distils from the teachers grid's best run: "
                      "give --grid teachers,students")
+    chosen = set(args.runs.split(",")) if args.runs else None
+    known = {run["name"] for grid in grids for run in GRIDS[grid]}
+    if chosen and (unknown := sorted(chosen - known)):
+        parser.error(f"--runs: unknown run(s) {', '.join(unknown)}")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error(f"--device {args.device}: no CUDA device is available here")
     if args.out.exists() and any(args.out.iterdir()):
@@ -253,16 +209,19 @@ def main() -> None:
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     register_archs()
-    data = on(load_data(args.out, recipe("teachers")), torch.device(args.device))
-    teacher: tuple[float, torch.Tensor] | None = None
+    teacher: tuple[float, Path] | None = None
     with (args.out / "results.jsonl").open("w", encoding="utf-8") as results:
         for grid in grids:
-            base = recipe(grid)
             for run in GRIDS[grid]:
+                if chosen and run["name"] not in chosen:
+                    continue
                 budget = run["epochs"] <= 3  # the 4-epoch runs show the curve past the budget
                 scaled = {**run, "epochs": run["epochs"] * args.scale}
-                logits = teacher[1] if grid == "students" and teacher else None
-                row, model = train_run(scaled, base, data, logits)
+                if grid == "students" and teacher is None:
+                    raise SystemExit("no run of the teachers grid within the budget to distil "
+                                     "the students from")
+                row = train_run(grid, scaled, args,
+                                teacher[1] if grid == "students" and teacher else None)
                 results.write(json.dumps(row) + "\n")
                 results.flush()
                 curve = " ".join(f"{e}:{a}/{y}" for e, a, y in row["val_curve"])
@@ -270,7 +229,7 @@ def main() -> None:
                       f"{row['test_yesno']:6.2f} %)  val by epoch {curve}", flush=True)
                 val = row["val_curve"][-1][1]
                 if grid == "teachers" and budget and (teacher is None or val > teacher[0]):
-                    teacher = (val, logits_of(model, data, "train").detach())
+                    teacher = (val, args.out / run["name"] / "last.pth")
 
 
 if __name__ == "__main__":
