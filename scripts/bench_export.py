@@ -13,7 +13,6 @@ fp32 exports keep the default thresholds. Takes 15-25 minutes and ~4 GB of memor
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -22,23 +21,13 @@ from export import ExportRequest, export_bundles
 from export.inputs import QUESTIONS
 from vqa.checkpoint import save_random_checkpoint
 from vqa.model import count_parameters
-from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.script_tokenizer import script_tokenizer
 
 RATIO_TARGETS = {"torchscript": 0.3, "onnx": 0.3, "executorch": 0.3, "coreml": 0.55}
-DEFAULT_SPM = Path(__file__).resolve().parents[2] / "shared" / "beit3.spm"
-
-
-def _tokenizer(path: Path | None, folder: Path) -> Tokenizer:
-    """BEiT-3's SentencePiece model when there is one, else a small one trained here."""
-    candidates = [path, os.environ.get("BEIT3_SPM"), DEFAULT_SPM]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Tokenizer(candidate)
-    return Tokenizer(train_sentencepiece(list(QUESTIONS) * 10, folder / "small.spm", 200))
 
 
 def _write_checkpoint(args: argparse.Namespace, folder: Path) -> Path:
-    tokenizer = _tokenizer(args.tokenizer, folder)
+    tokenizer = script_tokenizer(args.tokenizer, folder, QUESTIONS)
     path = folder / f"{args.arch}.pth"
     model = save_random_checkpoint(path, args.arch, tokenizer, img_size=args.img_size)
     print(f"{model.config.describe()} @ {args.img_size} px, {count_parameters(model) / 1e6:.1f} M "
@@ -87,7 +76,8 @@ def main() -> None:
     parser.add_argument("--img-size", type=int, default=480)
     parser.add_argument("--parity-inputs", type=int, default=4)
     parser.add_argument("--formats", default="all")
-    parser.add_argument("--tokenizer", type=Path, help="default: $BEIT3_SPM or ../shared/beit3.spm")
+    parser.add_argument("--tokenizer", type=Path,
+                        help="BEiT-3's beit3.spm (default: $BEIT3_SPM, else a small one)")
     parser.add_argument("--out", type=Path, help="keep the bundles here (default: a temp folder)")
     args = parser.parse_args()
 

@@ -24,31 +24,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from export.inputs import QUESTIONS
 from vqa.checkpoint import save_random_checkpoint
 from vqa.model import config_macs
-from vqa.tokenizer import Tokenizer, train_sentencepiece
+from vqa.script_tokenizer import script_tokenizer
+from vqa.tokenizer import Tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SPM = REPO.parent / "shared" / "beit3.spm"
 MODELS = ("base:beit3_base:480", "student:beit3_base_6l:384")
 TARGETS = {"best_int8_vs_eager_fp32": 3.0, "int8_vs_own_fp32": 1.5, "student_vs_base": 3.0,
            "int8_size_ratio": 0.27}
-FALLBACK_QUESTIONS = ["what is this?", "what color is the shirt?", "is the light on?"] * 20
-
-
-def _tokenizer(path: Path | None, folder: Path) -> Tokenizer:
-    """BEiT-3's SentencePiece model when there is one, else a small one trained here."""
-    for candidate in (path, os.environ.get("BEIT3_SPM"), DEFAULT_SPM):
-        if candidate and Path(candidate).is_file():
-            return Tokenizer(candidate)
-    return Tokenizer(train_sentencepiece(FALLBACK_QUESTIONS, folder / "small.spm", 100))
 
 
 def _checkpoint(name: str, arch: str, img_size: int, tokenizer: Tokenizer, root: Path) -> Path:
@@ -221,7 +212,8 @@ def main() -> None:
     parser.add_argument("--x86-vnni", action="store_true",
                         help="int8 ONNX for an x86 CPU with VNNI (full-range int8 weights; "
                         "check /proc/cpuinfo for avx512_vnni or avx_vnni)")
-    parser.add_argument("--tokenizer", type=Path, help="default: $BEIT3_SPM or ../shared/beit3.spm")
+    parser.add_argument("--tokenizer", type=Path,
+                        help="BEiT-3's beit3.spm (default: $BEIT3_SPM, else a small one)")
     parser.add_argument("--out", type=Path, help="keep everything here (default: a temp folder)")
     parser.add_argument(
         "--models", nargs="+", default=MODELS, metavar="NAME:ARCH:SIZE",
@@ -250,7 +242,7 @@ def main() -> None:
             if missing:
                 parser.error(f"--measure-only: no earlier run in {root} ({', '.join(missing)})")
         else:
-            tokenizer = _tokenizer(args.tokenizer, root)
+            tokenizer = script_tokenizer(args.tokenizer, root, QUESTIONS)
             checkpoints = [
                 _checkpoint(name, arch, int(size), tokenizer, root) for name, arch, size in models
             ]

@@ -1,6 +1,6 @@
 """Smaller phone bundles: 4-bit weights and a vocabulary cut, measured in one run.
 
-Sizes (random weights, BEiT-3's real tokenizer `../shared/beit3.spm`): base at 480 px and the
+Sizes (random weights, BEiT-3's real tokenizer: --tokenizer or $BEIT3_SPM): base at 480 px and the
 6-layer student at 384 px, exported to every format in fp32, int8 and int4, with the full
 vocabulary and cut to easy-VQA's train and val questions (`--vocab-from easy-vqa`). Printed: each
 bundle's model size as a ratio of the same format's fp32 bundle with the full vocabulary, and the
@@ -9,7 +9,9 @@ run with --min-top1 0 here (their figures are printed, not judged).
 
 Accuracy (an easy-VQA model, beit3_easyvqa_student, trained briefly with beit3.spm): easy-VQA
 test accuracy of each runtime's fp32, int8 and int4 bundles, with and without the cut, against
-PyTorch fp32 (the int4 exports keep their parity gate, measured on this trained model).
+PyTorch fp32, on the first --test-questions test questions, all measured by one
+`python -m benchmark --data easy-vqa` run (the int4 exports keep their parity gate, measured on
+this trained model).
 
 Targets: the student's best 4-bit bundle with the vocabulary cut <= 0.10x its fp32 size; int4
 accuracy within 1 point of fp32; int8 with the cut within 0.1 point of int8 without it.
@@ -26,29 +28,24 @@ it on a quiet machine. Reduced runs:
 from __future__ import annotations
 
 import argparse
-import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import torch
-
+from benchmark.results import read_rows
 from export import ExportRequest, export_bundles, get_format
 from export.host import host_target
 from train.cli import main as train_main
-from vqa import runtimes
 from vqa.bundle import read_bundle
-from vqa.checkpoint import load_model, read_checkpoint, save_random_checkpoint
+from vqa.checkpoint import save_random_checkpoint
 from vqa.configs import get_config
-from vqa.data import load_easy_vqa, load_image
 from vqa.model import count_parameters
-from vqa.runtimes import RuntimeOptions, RuntimeUnavailable
+from vqa.script_tokenizer import beit3_spm
 from vqa.tokenizer import Tokenizer
-from vqa.transforms import eval_transform
 
-DEFAULT_SPM = Path(__file__).resolve().parents[2] / "shared" / "beit3.spm"
 CONFIGS = ("beit3_base@480", "beit3_base_6l@384")
 FORMATS = ("torchscript", "onnx", "coreml", "executorch")
 PRECISIONS = ("fp32", "int8", "int4")
@@ -59,10 +56,10 @@ CUT_INT8_POINTS = 0.1
 
 
 def _spm(path: Path | None) -> Path:
-    for candidate in (path, os.environ.get("BEIT3_SPM"), DEFAULT_SPM):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise SystemExit("error: BEiT-3's tokenizer not found: pass --tokenizer or set BEIT3_SPM")
+    found = beit3_spm(path)
+    if found is None:
+        raise SystemExit("error: BEiT-3's tokenizer not found: pass --tokenizer or set BEIT3_SPM")
+    return found
 
 
 def _export(checkpoint: Path, formats: Sequence[str], precision: str, cut: bool, out: Path,
@@ -132,61 +129,40 @@ def _train(args: argparse.Namespace, work: Path) -> Path:
     return run / "best.pth"
 
 
-def _test_set(count: int) -> list:
-    samples = load_easy_vqa("test")
-    return samples[:: max(1, len(samples) // count)][:count]
-
-
-def _accuracy(logits: np.ndarray, samples: Sequence, answers: list[str]) -> float:
-    truth = np.array([answers.index(s.answers[0]) for s in samples])
-    return 100.0 * float((logits.argmax(axis=1) == truth).mean())
-
-
-def _inputs(samples: Sequence, tokenizer: Tokenizer, img_size: int):
-    transform = eval_transform(img_size)
-    images = torch.stack([transform(load_image(s.image_path)) for s in samples])
-    ids, mask = tokenizer([s.question for s in samples])
-    return images, ids, mask
-
-
-def _bundle_logits(result, samples: Sequence) -> np.ndarray | None:
-    bundle = read_bundle(result.path)
-    tokenizer = Tokenizer(bundle.tokenizer_path(), max_len=bundle.manifest["tokenizer"]["max_len"])
-    images, ids, mask = _inputs(samples, tokenizer, bundle.image_size)
-    try:
-        model = runtimes.load(bundle.format, bundle.model_path,
-                              RuntimeOptions.from_manifest(bundle.manifest))
-    except RuntimeUnavailable:
-        return None
-    return np.concatenate([
-        model.predict(images[i : i + 1].numpy(), ids[i : i + 1].numpy(), mask[i : i + 1].numpy())
-        for i in range(len(samples))
-    ])
-
-
 def accuracy(args: argparse.Namespace, work: Path) -> list[tuple]:
+    """Every bundle's easy-VQA test accuracy and agreement with PyTorch fp32, measured by one
+    `python -m benchmark` run with --data (PyTorch fp32 of the checkpoint as the first row)."""
     print("\n== accuracy: beit3_easyvqa_student trained on easy-VQA with beit3.spm", flush=True)
     checkpoint = _train(args, work)
-    ckpt = read_checkpoint(checkpoint)
-    answers = list(ckpt.answers)
-    samples = _test_set(args.test_questions)
-    full = Tokenizer.from_bytes(bytes(ckpt.tokenizer["model"]), max_len=ckpt.tokenizer["max_len"])
-    model = load_model(checkpoint)
-    with torch.no_grad():
-        reference = model(*_inputs(samples, full, model.config.img_size)).numpy()
-    rows = [("pytorch", "fp32", False, _accuracy(reference, samples, answers), None)]
+    bundles = []
     for cut in (False, True):
         for precision in args.precisions:
             results = _export(checkpoint, args.formats, precision, cut, work / "accuracy",
                               data="easy-vqa", parity_inputs=200)
             for fmt, result in results.items():
-                if not result.ok:
+                if result.ok:
+                    bundles.append(result.path)
+                else:
                     print(f"  {fmt} {precision}{' cut' if cut else ''}: FAILED {result.message}")
-                    continue
-                logits = _bundle_logits(result, samples)
-                if logits is not None:
-                    agree = 100.0 * float((logits.argmax(1) == reference.argmax(1)).mean())
-                    rows.append((fmt, precision, cut, _accuracy(logits, samples, answers), agree))
+    results = work / "accuracy.jsonl"
+    command = [sys.executable, "-m", "benchmark", "run", *map(str, bundles),
+               "--checkpoint", str(checkpoint), "--data", "easy-vqa", "--split", "test",
+               "--limit", str(args.test_questions), "--runs", "1", "--warmup", "0",
+               "--overwrite", "--out", str(results)]
+    if subprocess.run(command).returncode not in (0, 1):
+        raise SystemExit("error: the benchmark's accuracy run failed")
+    rows = []
+    for row in read_rows(results):
+        figures = row.get("accuracy") or {}
+        if row["status"] != "ok" or figures.get("overall") is None:
+            continue
+        if row["format"] == "pytorch":
+            if row["precision"] == "fp32":
+                rows.insert(0, ("pytorch", "fp32", False, figures["overall"], None))
+            continue
+        cut = "vocab_cut" in read_bundle(row["bundle"]["path"]).manifest["tokenizer"]
+        rows.append((row["format"], row["precision"], cut, figures["overall"],
+                     figures.get("agreement_fp32")))
     return rows
 
 
@@ -229,8 +205,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), metavar="ARCH@PX")
     parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
-    parser.add_argument("--tokenizer", type=Path, help="beit3.spm (default: BEIT3_SPM or "
-                        "../shared/beit3.spm)")
+    parser.add_argument("--tokenizer", type=Path, help="beit3.spm (default: $BEIT3_SPM)")
     parser.add_argument("--parity-inputs", type=int, default=2)
     parser.add_argument("--skip-sizes", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")

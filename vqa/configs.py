@@ -147,7 +147,7 @@ register_config(
 register_config(
     BEiT3Config("beit3_tiny", embed_dim=64, depth=2, num_heads=2, mlp_dim=256, img_size=32)
 )
-# easy-VQA on a CPU (scripts/easy_vqa_distill.py): a teacher and a student with under 1/4 of its
+# easy-VQA on a CPU (`make demo`): a teacher and a student with under 1/4 of its
 # parameters. Patches of 8 px (an 8 x 8 grid) so that each shape covers several patches.
 # Questions are short, so 32 text positions suffice.
 register_config(
