@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BEIT3_SPM ?= $(abspath ../shared/beit3.spm)
 export BEIT3_SPM
 
-.PHONY: setup test lint demo clean android-core android-test
+.PHONY: setup test lint demo clean android-core android-test android-wrapper
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ lint: setup
 demo: setup
 	$(PY) scripts/easy_vqa_demo.py $(DEMO_ARGS)
 
+# The arm64 userland that scores phone bundles on emulated arm64 kernels (docs/arm64.md), built
+# once as root into $$VQA_ARM64_RUNTIME (default ~/.cache/vizwiz-beit3/arm64-runtime).
+.PHONY: arm64-runtime
+arm64-runtime: setup
+	PYTHONPATH=. $(PY) scripts/build_arm64_runtime.py
+
 clean:
 	rm -rf $(VENV) android_demo/core/build
 
@@ -39,6 +45,8 @@ JAVA_LIBS := /usr/share/java/junit4.jar /usr/share/java/hamcrest-core.jar /usr/s
 CORE_BUILD := android_demo/core/build
 CORE_JAR := $(CORE_BUILD)/vqa-core.jar
 CORE_SOURCES := $(shell find android_demo/core/src/main/kotlin -name '*.kt' 2>/dev/null)
+CLI_SOURCES := $(shell find android_demo/cli/src/main/kotlin -name '*.kt' 2>/dev/null)
+CORE_CLASSES := $(CORE_BUILD)/core-classes
 CORE_TESTS := $(shell find android_demo/core/src/test/kotlin -name '*.kt' 2>/dev/null)
 CORE_TEST_CLASSES := $(addprefix org.vizwiz.vqa.core.,$(filter %Test,$(basename $(notdir $(CORE_TESTS)))))
 GOLDEN_BUNDLE := $(CORE_BUILD)/golden-bundle
@@ -54,12 +62,19 @@ $(JAVA_LIBS) &:
 	$(SUDO) apt-get install -y -qq --no-install-recommends junit4 libandroid-json-java \
 		$(if $(shell command -v jar),,default-jdk-headless)
 
-$(CORE_JAR): $(CORE_SOURCES) | $(KOTLINC) $(JAVA_LIBS)
+# The library the app packages (core, no javax/java.awt) is compiled on its own; the command line
+# (cli, which decodes image files with javax.imageio) is compiled against it into the jar.
+$(CORE_CLASSES)/.built: $(CORE_SOURCES) | $(KOTLINC) $(JAVA_LIBS)
+	rm -rf $(CORE_CLASSES)
+	$(KOTLINC) -nowarn -module-name vqa-core -cp /usr/share/java/com.android.json.jar $(CORE_SOURCES) -d $(CORE_CLASSES)
+	touch $@
+
+$(CORE_JAR): $(CORE_CLASSES)/.built $(CLI_SOURCES)
 	rm -rf $(CORE_BUILD)/json $(CORE_BUILD)/vqa-core.tmp.jar && mkdir -p $(CORE_BUILD)/json
-	$(KOTLINC) -nowarn -cp /usr/share/java/com.android.json.jar $(CORE_SOURCES) \
+	$(KOTLINC) -nowarn -module-name vqa-cli -cp $(CORE_CLASSES):/usr/share/java/com.android.json.jar $(CLI_SOURCES) \
 		-include-runtime -d $(CORE_BUILD)/vqa-core.tmp.jar
 	cd $(CORE_BUILD)/json && jar xf /usr/share/java/com.android.json.jar org
-	jar uf $(CORE_BUILD)/vqa-core.tmp.jar -C $(CORE_BUILD)/json org
+	jar uf $(CORE_BUILD)/vqa-core.tmp.jar -C $(CORE_CLASSES) org -C $(CORE_CLASSES) META-INF -C $(CORE_BUILD)/json org
 	mv $(CORE_BUILD)/vqa-core.tmp.jar $@
 
 $(CORE_BUILD)/test-classes/.built: $(CORE_JAR) $(CORE_TESTS) | $(JAVA_LIBS)
@@ -77,3 +92,24 @@ android-test: $(CORE_BUILD)/test-classes/.built $(GOLDEN_BUNDLE)/manifest.json
 	java -Dvqa.golden=tests/golden -Dvqa.bundle=$(GOLDEN_BUNDLE) \
 		-cp $(call java_cp,$(CORE_BUILD)/test-classes $(CORE_JAR) $(JAVA_LIBS)) \
 		org.junit.runner.JUnitCore $(CORE_TEST_CLASSES)
+
+# The Gradle wrapper (gradlew, gradlew.bat, gradle/wrapper/gradle-wrapper.jar) is not kept in git.
+# `make android-wrapper` takes Gradle's own wrapper files from an npm package that ships them
+# unchanged (React Native's app template: Gradle 9.4.1's wrapper jar, its sha256 checked below);
+# the committed gradle-wrapper.properties picks the distribution the wrapper downloads (Gradle
+# 8.14.3, with its published distributionSha256Sum).
+WRAPPER_PACKAGE := @react-native-community/template@0.87.2
+WRAPPER_JAR_SHA256 := 55243ef57851f12b070ad14f7f5bb8302daceeebc5bce5ece5fa6edb23e1145c
+WRAPPER_FROM := $(ANDROID_TOOLS)/wrapper/package/template/android
+
+android-wrapper: android_demo/gradle/wrapper/gradle-wrapper.jar
+
+android_demo/gradle/wrapper/gradle-wrapper.jar:
+	rm -rf $(ANDROID_TOOLS)/wrapper && mkdir -p $(ANDROID_TOOLS)/wrapper
+	cd $(ANDROID_TOOLS)/wrapper && npm pack --silent $(WRAPPER_PACKAGE) > package.name \
+		&& tar xzf "$$(cat package.name)" package/template/android/gradlew \
+		package/template/android/gradlew.bat package/template/android/gradle/wrapper/gradle-wrapper.jar
+	echo "$(WRAPPER_JAR_SHA256)  $(WRAPPER_FROM)/gradle/wrapper/gradle-wrapper.jar" | sha256sum -c --quiet
+	cp $(WRAPPER_FROM)/gradlew $(WRAPPER_FROM)/gradlew.bat android_demo/
+	chmod +x android_demo/gradlew
+	cp $(WRAPPER_FROM)/gradle/wrapper/gradle-wrapper.jar $@

@@ -15,4 +15,6 @@ dependencyResolutionManagement {
 }
 
 rootProject.name = "vizwiz-vqa-android"
-include(":core", ":app")
+// core: the pure-Kotlin library the app packages; cli: its desktop command line (javax.imageio),
+// never packaged into the app.
+include(":core", ":cli", ":app")

@@ -1,3 +1,5 @@
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.android.application)
     alias(libs.plugins.kotlin.android)
@@ -15,8 +17,27 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         ndk {
-            // Phones; add "x86_64" for the emulator.
-            abiFilters += listOf("arm64-v8a")
+            // Phones (arm64-v8a) and the Android emulator on a PC (x86_64).
+            abiFilters += listOf("arm64-v8a", "x86_64")
+        }
+    }
+
+    // One runtime family a variant: ExecuTorch (fbjni 0.7) and PyTorch Android Lite (fbjni
+    // java-only 0.2.2) both bring com.facebook.jni classes and libfbjni.so, in incompatible
+    // versions, so one build cannot hold both. "standard" (the default) has ONNX Runtime and
+    // ExecuTorch; "pytorchLite" has ONNX Runtime and PyTorch Android Lite 1.13.1 (deprecated,
+    // and its native libraries are not 16 KB page aligned: Google Play rejects them for apps
+    // that target Android 15+, and 16 KB-page phones cannot load them).
+    flavorDimensions += "runtime"
+    productFlavors {
+        create("standard") {
+            dimension = "runtime"
+            isDefault = true
+        }
+        create("pytorchLite") {
+            dimension = "runtime"
+            applicationIdSuffix = ".lite"
+            versionNameSuffix = "-lite"
         }
     }
 
@@ -38,17 +59,18 @@ android {
     packaging {
         jniLibs {
             // Uncompressed and page-aligned in the APK, so the runtimes' .so files are mapped
-            // directly. PyTorch Android Lite 1.13.1's libraries are 4 KB aligned and do not load
-            // on 16 KB-page devices whatever this says: PyTorchLiteEngine reports that.
+            // directly.
             useLegacyPackaging = false
-            // ONNX Runtime and PyTorch Lite both ship libc++_shared.so.
-            pickFirsts += listOf("lib/*/libc++_shared.so", "lib/*/libfbjni.so")
+            // ONNX Runtime and PyTorch Lite both ship the NDK's libc++_shared.so.
+            pickFirsts += listOf("lib/*/libc++_shared.so")
         }
     }
 }
 
+// A bytecode target, not a toolchain: builds with whichever JDK 17+ runs Gradle (Android
+// Studio's bundled JDK 21 included).
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {
@@ -67,6 +89,6 @@ dependencies {
     implementation(libs.androidx.exifinterface)
     implementation(libs.kotlinx.coroutines.android)
     implementation(libs.onnxruntime.android)
-    implementation(libs.executorch.android)
-    implementation(libs.pytorch.android.lite)
+    "standardImplementation"(libs.executorch.android)
+    "pytorchLiteImplementation"(libs.pytorch.android.lite)
 }

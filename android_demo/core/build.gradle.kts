@@ -1,10 +1,20 @@
-// Pure Kotlin/JVM: no android.* imports, so it builds and tests on any JVM (also `make android-test`).
+// Pure Kotlin/JVM: no android.*, javax.* or java.awt, so it builds and tests on any JVM (also
+// `make android-test`) and R8 finds nothing desktop-only in what the app packages.
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     alias(libs.plugins.kotlin.jvm)
 }
 
+// A bytecode target instead of a toolchain: Gradle runs on whichever JDK 17+ is there (Android
+// Studio's bundled JDK 21 included) without downloading another.
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
 kotlin {
-    jvmToolchain(17)
+    compilerOptions { jvmTarget.set(JvmTarget.JVM_17) }
 }
 
 dependencies {

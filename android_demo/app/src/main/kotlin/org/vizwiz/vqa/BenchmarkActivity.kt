@@ -5,8 +5,10 @@ import android.graphics.Bitmap
 import android.graphics.BitmapFactory
 import android.os.Build
 import android.os.Bundle
+import android.os.PowerManager
 import android.util.Log
 import android.view.View
+import android.view.WindowManager
 import android.widget.TextView
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
@@ -23,12 +25,16 @@ import java.io.File
  * The benchmark mode of `python -m benchmark android` (docs/ios_benchmark.md): intent extras
  * `bundle`, `runs`, `warmup`, `threads`, `out`, and for accuracy `samples` and `predictions`.
  *
- * Loads the bundle (timed, with the memory loading added), runs one first inference, the
- * warm-up and the timed runs at batch 1 on a real preprocessed input (the first sample of
- * `samples`, else the bundled easy-VQA photo with "What is this?"), then in accuracy mode
- * answers every sample and writes the predictions; last it writes the result row (the core's
- * writer: temporary name, then rename), which the host waits for. Everything runs off the main
- * thread; a bundle that cannot run gives an error row, never a crash.
+ * Checks the bundle (manifest, sizes, sha256: not timed, as the host does not time it), opens
+ * the engine (timed as load, with the memory it added), runs one first inference, the warm-up
+ * and the timed runs at batch 1 on a real preprocessed input (the first sample of `samples`,
+ * else the bundled easy-VQA photo with "What is this?"), then in accuracy mode answers every
+ * sample and writes the predictions; last it writes the result row (the core's writer:
+ * temporary name, then rename), which the host waits for. The row carries the phone's thermal
+ * status (PowerManager, Android 10+) before loading and after the last run as
+ * `device.thermal_start` / `device.thermal_end`. Everything runs off the main thread with the
+ * screen kept on; anything thrown, native-library errors included, gives an error row, so the
+ * host never waits in vain.
  */
 class BenchmarkActivity : Activity() {
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Main)
@@ -44,13 +50,20 @@ class BenchmarkActivity : Activity() {
             accessibilityLiveRegion = View.ACCESSIBILITY_LIVE_REGION_POLITE
         }
         setContentView(status)
+        window.addFlags(WindowManager.LayoutParams.FLAG_KEEP_SCREEN_ON)
         val request = Request.from(intent.extras, getExternalFilesDir(null))
         if (request == null) {
             status.text = "Benchmark mode needs the extra 'bundle' (see docs/ios_benchmark.md)"
             return
         }
         scope.launch {
-            val summary = withContext(Dispatchers.Default) { measure(request) }
+            val summary = withContext(Dispatchers.Default) {
+                try {
+                    measure(request)
+                } catch (err: Throwable) {
+                    "Error: the result could not be written (${err.message})"
+                }
+            }
             status.text = summary
             Log.i(TAG, summary)
             finish()
@@ -81,24 +94,32 @@ class BenchmarkActivity : Activity() {
         }
     }
 
+    /** PowerManager's thermal status by its lower-case name; null before Android 10. */
+    private fun thermalStatus(): String? {
+        if (Build.VERSION.SDK_INT < Build.VERSION_CODES.Q) return null
+        val power = getSystemService(PowerManager::class.java) ?: return null
+        return ResultRow.thermalName(power.currentThermalStatus)
+    }
+
     private fun measure(request: Request): String {
-        val device = ResultRow.Device(
+        val thermalStart = thermalStatus()
+        var device = ResultRow.Device(
             name = Build.MODEL,
             os = "Android ${Build.VERSION.RELEASE}",
             arch = Build.SUPPORTED_ABIS.firstOrNull(),
             cpuCount = Runtime.getRuntime().availableProcessors(),
+            thermalStart = thermalStart,
         )
         val manifest = try {
             Manifest.read(request.bundle)
-        } catch (err: Exception) {
+        } catch (err: Throwable) {
             return writeError(request, null, device, err)
         }
         var model: VqaModel? = null
         try {
             val before = MemoryStats.rssBytes()
-            val loadStart = System.nanoTime()
-            model = VqaModel.load(request.bundle, request.threads)
-            val loadMs = (System.nanoTime() - loadStart) / 1e6
+            model = VqaModel.open(manifest, request.threads)
+            val loadMs = model.engineOpenMs
             val loadRss = MemoryStats.rssBytes()?.let { after -> before?.let { after - it } }
             val samples = request.samples?.let { SampleSet.read(it) }
             val (photo, question) = samples?.samples?.first()?.let { Images.decode(it.image) to it.question }
@@ -122,6 +143,7 @@ class BenchmarkActivity : Activity() {
                 SampleSet.writePredictions(predictions, request.predictions)
                 notes += "accuracy mode: ${predictions.size} samples of ${samples.data} ${samples.split} answered on the phone"
             }
+            device = device.copy(thermalEnd = thermalStatus())
             val row = ResultRow.forBundle(
                 manifest = manifest,
                 bundlePath = request.bundle.path,
@@ -134,14 +156,15 @@ class BenchmarkActivity : Activity() {
             )
             ResultRow.writeAll(listOf(row), request.out)
             return "Done: ${request.runs} runs, median ${"%.1f".format(java.util.Locale.ROOT, times.sorted()[times.size / 2])} ms. Written to ${request.out}"
-        } catch (err: Exception) {
-            return writeError(request, manifest, device, err)
+        } catch (err: Throwable) {
+            // native-library errors (UnsatisfiedLinkError), out of memory: an error row all the same
+            return writeError(request, manifest, device.copy(thermalEnd = thermalStatus()), err)
         } finally {
             model?.close()
         }
     }
 
-    private fun writeError(request: Request, manifest: Manifest?, device: ResultRow.Device, err: Exception): String {
+    private fun writeError(request: Request, manifest: Manifest?, device: ResultRow.Device, err: Throwable): String {
         val message = MainViewModel.messageOf(err)
         val runtime = ResultRow.Runtime("unknown", null)
         val row = if (manifest != null) {

@@ -3,13 +3,36 @@ package org.vizwiz.vqa
 import android.graphics.Bitmap
 import android.graphics.BitmapFactory
 import android.graphics.Matrix
+import android.net.Uri
+import android.content.Context
 import androidx.camera.core.ImageProxy
 import androidx.exifinterface.media.ExifInterface
 import org.vizwiz.vqa.core.CoreException
+import org.vizwiz.vqa.core.RgbPlanes
+import java.nio.ByteBuffer
 import java.io.File
 
-/** Pixels as the model should see them: upright as the user held the phone, ARGB_8888. */
+/**
+ * Pixels as the model should see them: upright as the user held the phone, ARGB_8888. Every
+ * function here decodes or copies a whole photo: call them off the main thread.
+ */
 object Images {
+    /** Photos from the picker are decoded at most this many pixels on the longer side (about what the camera is asked for). */
+    const val MAX_SIDE = 1280
+
+    /**
+     * The 8-bit RGB planes of a bitmap as stored (alpha dropped): the raw bytes
+     * (copyPixelsToBuffer), not getPixels, which converts a wide-gamut or ICC-tagged bitmap to
+     * sRGB, while PIL on the host leaves the stored values as they are.
+     */
+    fun rgbPlanes(bitmap: Bitmap): Array<IntArray> {
+        val soft = if (bitmap.config == Bitmap.Config.ARGB_8888) bitmap else bitmap.copy(Bitmap.Config.ARGB_8888, false)
+        if (soft.rowBytes != soft.width * 4) return RgbPlanes.fromArgb(argbPixels(soft), soft.width, soft.height)
+        val buffer = ByteBuffer.allocate(soft.byteCount)
+        soft.copyPixelsToBuffer(buffer) // ARGB_8888 is stored R, G, B, A in memory
+        return RgbPlanes.fromRgba(buffer.array(), soft.width, soft.height)
+    }
+
     fun argbPixels(bitmap: Bitmap): IntArray {
         val soft = if (bitmap.config == Bitmap.Config.ARGB_8888) bitmap else bitmap.copy(Bitmap.Config.ARGB_8888, false)
         val pixels = IntArray(soft.width * soft.height)
@@ -23,13 +46,36 @@ object Images {
         val degrees = image.imageInfo.rotationDegrees
         if (degrees == 0) return bitmap
         val matrix = Matrix().apply { postRotate(degrees.toFloat()) }
-        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, matrix, true)
+        return Bitmap.createBitmap(bitmap, 0, 0, bitmap.width, bitmap.height, matrix, true).also { if (it !== bitmap) bitmap.recycle() }
+    }
+
+    /** A photo the user picked (content URI), subsampled to about [MAX_SIDE], EXIF orientation applied. */
+    fun decodeUpright(context: Context, uri: Uri): Bitmap {
+        val resolver = context.contentResolver
+        val bounds = BitmapFactory.Options().apply { inJustDecodeBounds = true }
+        resolver.openInputStream(uri)?.use { BitmapFactory.decodeStream(it, null, bounds) }
+        if (bounds.outWidth <= 0 || bounds.outHeight <= 0) throw CoreException("The picked file is not a photo this phone can open.")
+        var sample = 1
+        while (maxOf(bounds.outWidth, bounds.outHeight) / (sample * 2) >= MAX_SIDE) sample *= 2
+        val options = BitmapFactory.Options().apply {
+            inSampleSize = sample
+            inPreferredConfig = Bitmap.Config.ARGB_8888
+        }
+        val bitmap = resolver.openInputStream(uri)?.use { BitmapFactory.decodeStream(it, null, options) }
+            ?: throw CoreException("The picked file is not a photo this phone can open.")
+        val orientation = resolver.openInputStream(uri)?.use {
+            ExifInterface(it).getAttributeInt(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL)
+        } ?: ExifInterface.ORIENTATION_NORMAL
+        return oriented(bitmap, orientation)
     }
 
     /** A photo file with its EXIF orientation applied (rotation and mirroring). */
     fun decodeUpright(file: File): Bitmap {
-        val bitmap = decode(file)
         val orientation = ExifInterface(file.path).getAttributeInt(ExifInterface.TAG_ORIENTATION, ExifInterface.ORIENTATION_NORMAL)
+        return oriented(decode(file), orientation)
+    }
+
+    private fun oriented(bitmap: Bitmap, orientation: Int): Bitmap {
         val matrix = Matrix()
         when (orientation) {
             ExifInterface.ORIENTATION_ROTATE_90 -> matrix.postRotate(90f)

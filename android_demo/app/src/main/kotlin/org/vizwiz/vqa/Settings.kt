@@ -23,6 +23,11 @@ class Settings(context: Context) {
         get() = prefs.getString(KEY_BUNDLE, null)
         set(value) = prefs.edit().putString(KEY_BUNDLE, value).apply()
 
+    /** Whether the user was told once that voice input is not available offline on this phone. */
+    var speechNoticeGiven: Boolean
+        get() = prefs.getBoolean(KEY_SPEECH_NOTICE, false)
+        set(value) = prefs.edit().putBoolean(KEY_SPEECH_NOTICE, value).apply()
+
     companion object {
         const val DEFAULT_QUESTION = "What is this?"
         const val DEFAULT_THRESHOLD = 0.5f
@@ -31,5 +36,6 @@ class Settings(context: Context) {
         private const val KEY_THRESHOLD = "answerable_threshold"
         private const val KEY_THREADS = "threads"
         private const val KEY_BUNDLE = "bundle"
+        private const val KEY_SPEECH_NOTICE = "speech_notice_given"
     }
 }

@@ -2,35 +2,41 @@ package org.vizwiz.vqa
 
 import android.graphics.Bitmap
 import org.vizwiz.vqa.core.AnswerDecoder
+import org.vizwiz.vqa.core.ImageQuality
 import org.vizwiz.vqa.core.Manifest
 import org.vizwiz.vqa.core.Preprocessor
 import org.vizwiz.vqa.core.SentencePieceTokenizer
 import org.vizwiz.vqa.engine.InferenceEngine
 import java.io.Closeable
-import java.io.File
 
 /**
- * A loaded bundle: the core's tokenizer, preprocessing and decoding around one engine. Every
- * method blocks; callers run them on a background dispatcher.
+ * A loaded bundle: the core's tokenizer, preprocessing, quality check and decoding around one
+ * engine. Every method blocks and none is thread-safe: callers run them on a background
+ * dispatcher, one at a time (MainViewModel holds a mutex; the benchmark mode has one thread).
  */
 class VqaModel private constructor(
     val manifest: Manifest,
     val engine: InferenceEngine,
+    /** Milliseconds the engine took to open (the runtime's load), without the manifest checks. */
+    val engineOpenMs: Double,
     private val tokenizer: SentencePieceTokenizer,
     private val preprocessor: Preprocessor,
     private val decoder: AnswerDecoder,
 ) : Closeable {
-    /** The model's three inputs for one photo and question. */
-    class Inputs(val image: FloatArray, val question: LongArray, val paddingMask: LongArray)
+    /** The model's three inputs for one photo and question, and the photo's quality. */
+    class Inputs(val image: FloatArray, val question: LongArray, val paddingMask: LongArray, val quality: ImageQuality.Report)
 
     fun inputs(bitmap: Bitmap, question: String): Inputs {
-        val pixels = Images.argbPixels(bitmap)
-        val image = preprocessor.processArgb(pixels, bitmap.width, bitmap.height)
+        // One pass over the pixels serves the quality check and the preprocessing.
+        val planes = Images.rgbPlanes(bitmap)
+        val quality = ImageQuality.assess(planes, bitmap.width, bitmap.height)
+        val image = preprocessor.processPlanes(planes, bitmap.width, bitmap.height)
         val encoding = tokenizer.encode(question, manifest.tokenizer.maxLen)
         return Inputs(
             image,
             LongArray(encoding.ids.size) { encoding.ids[it].toLong() },
             LongArray(encoding.paddingMask.size) { encoding.paddingMask[it].toLong() },
+            quality,
         )
     }
 
@@ -43,13 +49,14 @@ class VqaModel private constructor(
     override fun close() = engine.close()
 
     companion object {
-        /** Reads and checks the bundle (sizes, sha256), then loads its model with `threads`. */
-        fun load(bundleDir: File, threads: Int): VqaModel {
-            val manifest = Manifest.read(bundleDir)
+        /** The bundle, already read and checked (sizes, sha256), opened with `threads`. */
+        fun open(manifest: Manifest, threads: Int): VqaModel {
             val tokenizer = manifest.tokenizer()
             val decoder = AnswerDecoder.of(manifest)
+            val start = System.nanoTime()
             val engine = InferenceEngine.open(manifest, threads)
-            return VqaModel(manifest, engine, tokenizer, Preprocessor(manifest.preprocessing), decoder)
+            val openMs = (System.nanoTime() - start) / 1e6
+            return VqaModel(manifest, engine, openMs, tokenizer, Preprocessor(manifest.preprocessing), decoder)
         }
     }
 }

@@ -6,8 +6,9 @@ import java.io.Closeable
 /**
  * One forward pass of a bundle's model, whatever runtime runs it: image NCHW float32, question
  * ids and padding mask (int64, as the manifest's inputs say) in, logits out. Implementations load
- * the model from its file path (memory-mapped by the runtime, never read into the Java heap),
- * release native memory in [close], and are called from one background thread at a time.
+ * the model from its file path (never read into the Java heap by this app), release native
+ * memory in [close], and are not thread-safe: VqaModel's callers serialise every use (one
+ * question at a time, never a close while a run is under way).
  */
 interface InferenceEngine : Closeable {
     /** Runtime name and version for the result row, e.g. "onnxruntime" "1.32.0". */
@@ -18,21 +19,22 @@ interface InferenceEngine : Closeable {
     fun run(image: FloatArray, question: LongArray, paddingMask: LongArray): FloatArray
 
     companion object {
-        /** The engine for the manifest's `format`; a clear [EngineException] where it cannot load. */
+        /**
+         * The engine for the manifest's `format`: ONNX Runtime in every build, ExecuTorch or
+         * PyTorch Lite by build flavor ([FlavorEngines]); a clear [EngineException] otherwise.
+         */
         fun open(manifest: Manifest, threads: Int): InferenceEngine {
             require(threads >= 1) { "threads must be at least 1" }
-            val model = manifest.modelPath
-            if (!model.isFile) throw EngineException("${model.path}: the model file is missing")
+            val model = manifest.dir.resolve(manifest.runtimeModelFile)
+            if (!model.isFile) throw EngineException("The model file ${manifest.runtimeModelFile} is missing from the bundle.")
             val dtypes = manifest.inputs.map { it.dtype }
             if (dtypes != listOf("float32", "int64", "int64")) {
                 throw EngineException("${manifest.modelFile}: inputs are $dtypes; the Android engines feed float32, int64, int64")
             }
             return when (manifest.format) {
                 "onnx" -> OnnxRuntimeEngine(manifest, threads)
-                "executorch" -> ExecuTorchEngine(manifest, threads)
-                "torchscript" -> PyTorchLiteEngine(manifest, threads)
-                "coreml" -> throw EngineException("Core ML bundles run on iOS only; export onnx, executorch or torchscript for Android")
-                else -> throw EngineException("format '${manifest.format}' has no Android runtime")
+                "coreml" -> throw EngineException("Core ML models run on iPhones only. Choose a model made for Android (${FlavorEngines.FORMATS}).")
+                else -> FlavorEngines.open(manifest, threads)
             }
         }
     }

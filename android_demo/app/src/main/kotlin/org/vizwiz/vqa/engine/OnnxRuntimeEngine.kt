@@ -9,9 +9,10 @@ import java.nio.FloatBuffer
 import java.nio.LongBuffer
 
 /**
- * ONNX Runtime Android for `.onnx` and `.ort` bundles (the CPU execution provider; XNNPACK
- * where the bundle's runtime entry asks for it). The session is created from the file path and
- * reused; tensors are closed after every run, as ONNX Runtime's Android samples do.
+ * ONNX Runtime Android for ONNX bundles: the session is created from the path of the bundle's
+ * ORT-format file (`runtime.ort_file`, optimized at export for the target), or of `model.onnx`
+ * when a bundle has none, with the CPU execution provider, and reused; tensors are closed after
+ * every run, as ONNX Runtime's Android samples do.
  */
 class OnnxRuntimeEngine(private val manifest: Manifest, threads: Int) : InferenceEngine {
     private val env: OrtEnvironment = OrtEnvironment.getEnvironment()
@@ -28,16 +29,15 @@ class OnnxRuntimeEngine(private val manifest: Manifest, threads: Int) : Inferenc
             setIntraOpNumThreads(threads)
             setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT)
         }
-        val xnnpack = manifest.runtime.optBoolean("xnnpack", false)
-        if (xnnpack) options.addXnnpack(mapOf("intra_op_num_threads" to threads.toString()))
+        val file = manifest.runtimeModelFile
         session = try {
-            env.createSession(manifest.modelPath.path, options)
+            env.createSession(manifest.dir.resolve(file).path, options)
         } catch (err: OrtException) {
-            throw EngineException("ONNX Runtime cannot load ${manifest.modelFile}: ${err.message}", err)
+            throw EngineException("ONNX Runtime cannot load $file: ${err.message}", err)
         } finally {
             options.close()
         }
-        details = mapOf("execution_provider" to if (xnnpack) "xnnpack" else "cpu", "intra_op_threads" to threads)
+        details = mapOf("execution_provider" to "cpu", "intra_op_threads" to threads, "model_file" to file)
     }
 
     override fun run(image: FloatArray, question: LongArray, paddingMask: LongArray): FloatArray {

@@ -6,7 +6,7 @@ import android.os.VibrationEffect
 import android.os.Vibrator
 import android.os.VibratorManager
 
-/** Short vibrations that say "photo taken", "answer ready" and "try again" without looking. */
+/** Short vibrations that say "photo taken", "speak now", "answer ready" and "try again" without looking. */
 class Haptics(context: Context) {
     private val vibrator: Vibrator? = if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.S) {
         context.getSystemService(VibratorManager::class.java)?.defaultVibrator
@@ -16,6 +16,8 @@ class Haptics(context: Context) {
     }
 
     fun captured() = play(longArrayOf(0, 40))
+    /** The recogniser listens now: speak. */
+    fun listening() = play(longArrayOf(0, 30, 60, 30, 60, 30))
     fun answered() = play(longArrayOf(0, 60, 80, 60))
     fun retake() = play(longArrayOf(0, 200, 100, 200))
 

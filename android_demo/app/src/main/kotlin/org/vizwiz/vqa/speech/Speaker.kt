@@ -2,12 +2,12 @@ package org.vizwiz.vqa.speech
 
 import android.content.Context
 import android.speech.tts.TextToSpeech
-import android.view.View
 import android.view.accessibility.AccessibilityManager
 
 /**
- * The answer out loud. With TalkBack on, the answer is announced to TalkBack (which speaks it
- * with the user's own voice and speed) and not also spoken here, so it is not heard twice.
+ * Messages out loud with TextToSpeech. With TalkBack on it says nothing: every message is shown
+ * in the screen's polite live region, which TalkBack reads once, in the user's own voice and
+ * speed (speaking here too, or also calling announceForAccessibility, made it heard twice).
  */
 class Speaker(context: Context) : TextToSpeech.OnInitListener {
     private val accessibility = context.getSystemService(AccessibilityManager::class.java)
@@ -21,13 +21,9 @@ class Speaker(context: Context) : TextToSpeech.OnInitListener {
         pending = null
     }
 
-    /** Speaks `text`, or announces it when TalkBack runs; `view` carries the announcement. */
-    fun say(text: String, view: View?) {
-        if (accessibility?.isTouchExplorationEnabled == true && view != null) {
-            @Suppress("DEPRECATION") // announceForAccessibility still reaches TalkBack; live regions back it up in the UI
-            view.announceForAccessibility(text)
-            return
-        }
+    /** Speaks `text`, unless TalkBack runs (the live region carries it then). */
+    fun say(text: String) {
+        if (accessibility?.isTouchExplorationEnabled == true) return
         if (ready) speakNow(text) else pending = text
     }
 

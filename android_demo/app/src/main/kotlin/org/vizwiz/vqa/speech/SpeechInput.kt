@@ -9,23 +9,25 @@ import android.speech.RecognizerIntent
 import android.speech.SpeechRecognizer
 
 /**
- * The question by voice, offline: Android 12+'s on-device recognizer where the phone has one,
- * else the default recognition service asked to prefer offline. Lives on the main thread.
+ * The question by voice, and the voice stays on the phone: only Android 12+'s on-device
+ * recogniser (SpeechRecognizer.createOnDeviceSpeechRecognizer) is used. Where the phone has none,
+ * [available] is false and the app offers typing or the default question: it never falls back
+ * to a recognition service that may send the audio to a server. Lives on the main thread.
  */
 class SpeechInput(private val context: Context) {
     private var recognizer: SpeechRecognizer? = null
 
     val available: Boolean
-        get() = onDevice() || SpeechRecognizer.isRecognitionAvailable(context)
+        get() = Build.VERSION.SDK_INT >= Build.VERSION_CODES.S && SpeechRecognizer.isOnDeviceRecognitionAvailable(context)
 
-    /** Listens once; `onResult` gets the best transcript, `onError` a sentence to speak. */
-    fun listen(onResult: (String) -> Unit, onError: (String) -> Unit) {
+    /** Listens once; `onReady` when the microphone is open, `onResult` the transcript, `onError` a sentence to speak. */
+    fun listen(onReady: () -> Unit, onResult: (String) -> Unit, onError: (String) -> Unit) {
         stop()
-        val r = if (onDevice()) {
-            SpeechRecognizer.createOnDeviceSpeechRecognizer(context)
-        } else {
-            SpeechRecognizer.createSpeechRecognizer(context)
+        if (!available || Build.VERSION.SDK_INT < Build.VERSION_CODES.S) {
+            onError(UNAVAILABLE)
+            return
         }
+        val r = SpeechRecognizer.createOnDeviceSpeechRecognizer(context)
         recognizer = r
         r.setRecognitionListener(object : RecognitionListener {
             override fun onResults(results: Bundle) {
@@ -37,15 +39,16 @@ class SpeechInput(private val context: Context) {
                 onError(
                     when (error) {
                         SpeechRecognizer.ERROR_NO_MATCH, SpeechRecognizer.ERROR_SPEECH_TIMEOUT -> "I did not hear a question. Try again, or type it."
-                        SpeechRecognizer.ERROR_NETWORK, SpeechRecognizer.ERROR_NETWORK_TIMEOUT ->
-                            "Speech recognition needs a download this phone does not have offline. Type the question instead."
                         SpeechRecognizer.ERROR_INSUFFICIENT_PERMISSIONS -> "Allow the microphone to ask by voice."
-                        else -> "Speech recognition failed. Type the question instead."
+                        // API 31 constants, inlined at compile time; only reached on API 31+ here
+                        SpeechRecognizer.ERROR_LANGUAGE_NOT_SUPPORTED, SpeechRecognizer.ERROR_LANGUAGE_UNAVAILABLE ->
+                            "This phone has no offline speech model for your language. Type the question, or use the default question."
+                        else -> "Speech recognition failed. Type the question, or use the default question."
                     },
                 )
             }
 
-            override fun onReadyForSpeech(params: Bundle?) = Unit
+            override fun onReadyForSpeech(params: Bundle?) = onReady()
             override fun onBeginningOfSpeech() = Unit
             override fun onRmsChanged(rmsdB: Float) = Unit
             override fun onBufferReceived(buffer: ByteArray?) = Unit
@@ -66,6 +69,7 @@ class SpeechInput(private val context: Context) {
         recognizer = null
     }
 
-    private fun onDevice(): Boolean =
-        Build.VERSION.SDK_INT >= Build.VERSION_CODES.S && SpeechRecognizer.isOnDeviceRecognitionAvailable(context)
+    companion object {
+        const val UNAVAILABLE = "This phone cannot recognise speech on the phone itself, and this app does not send your voice anywhere. Type the question, or use the default question."
+    }
 }

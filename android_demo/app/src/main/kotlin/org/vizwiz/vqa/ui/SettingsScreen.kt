@@ -1,5 +1,9 @@
 package org.vizwiz.vqa.ui
 
+import android.net.Uri
+import androidx.activity.compose.BackHandler
+import androidx.activity.compose.rememberLauncherForActivityResult
+import androidx.activity.result.contract.ActivityResultContracts
 import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.Row
@@ -12,6 +16,7 @@ import androidx.compose.foundation.rememberScrollState
 import androidx.compose.foundation.selection.selectable
 import androidx.compose.foundation.verticalScroll
 import androidx.compose.material3.Button
+import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.OutlinedTextField
 import androidx.compose.material3.RadioButton
@@ -23,6 +28,7 @@ import androidx.compose.runtime.getValue
 import androidx.compose.runtime.mutableFloatStateOf
 import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
+import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
@@ -34,18 +40,32 @@ import androidx.compose.ui.semantics.stateDescription
 import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import kotlinx.coroutines.launch
 import org.vizwiz.vqa.MainViewModel
 import kotlin.math.roundToInt
 
-/** Default question, "unsure" threshold, engine threads and the bundle; saved on "Done". */
+/**
+ * Default question, "unsure" threshold, engine threads, the bundle, and importing a bundle;
+ * saved on "Done"; Back leaves without saving.
+ */
 @Composable
-fun SettingsScreen(viewModel: MainViewModel, onClose: () -> Unit) {
+fun SettingsScreen(viewModel: MainViewModel, onMessage: (String) -> Unit, onClose: () -> Unit) {
     val settings = viewModel.settings
     val ui by viewModel.ui.collectAsStateWithLifecycle()
     var question by remember { mutableStateOf(settings.defaultQuestion) }
     var threshold by remember { mutableFloatStateOf(settings.threshold) }
     var threads by remember { mutableFloatStateOf(settings.threads.toFloat()) }
     var bundle by remember { mutableStateOf(ui.bundle) }
+    val scope = rememberCoroutineScope()
+    BackHandler(onBack = onClose)
+
+    fun imported(uri: Uri?, folder: Boolean) {
+        if (uri == null) return
+        onMessage("Importing and checking the model.")
+        scope.launch { onMessage(viewModel.import(uri, folder)) }
+    }
+    val importFolder = rememberLauncherForActivityResult(ActivityResultContracts.OpenDocumentTree()) { imported(it, folder = true) }
+    val importZip = rememberLauncherForActivityResult(ActivityResultContracts.OpenDocument()) { imported(it, folder = false) }
 
     Surface(modifier = Modifier.fillMaxSize(), color = MaterialTheme.colorScheme.background) {
         Column(
@@ -53,12 +73,13 @@ fun SettingsScreen(viewModel: MainViewModel, onClose: () -> Unit) {
             verticalArrangement = Arrangement.spacedBy(16.dp),
         ) {
             Text("Settings", fontSize = 30.sp, modifier = Modifier.semantics { heading() })
+            // The label names the field; no contentDescription, which would hide the typed text from TalkBack.
             OutlinedTextField(
                 value = question,
                 onValueChange = { question = it },
                 label = { Text("Default question") },
                 singleLine = true,
-                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics { contentDescription = "Default question" },
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp),
             )
             Text("Say \"not sure\" below: ${(threshold * 100).roundToInt()} %", fontSize = 20.sp)
             Slider(
@@ -94,6 +115,14 @@ fun SettingsScreen(viewModel: MainViewModel, onClose: () -> Unit) {
                     Text(name, fontSize = 20.sp, modifier = Modifier.padding(start = 12.dp))
                 }
             }
+            OutlinedButton(
+                onClick = { importFolder.launch(null) },
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics { contentDescription = "Import a model folder from the phone's files" },
+            ) { Text("Import a model folder", fontSize = 20.sp) }
+            OutlinedButton(
+                onClick = { importZip.launch(arrayOf("application/zip", "application/x-zip-compressed")) },
+                modifier = Modifier.fillMaxWidth().heightIn(min = 72.dp).semantics { contentDescription = "Import a model from a zip file" },
+            ) { Text("Import a model zip file", fontSize = 20.sp) }
             Button(
                 onClick = {
                     val reload = threads.roundToInt() != settings.threads || bundle != ui.bundle

@@ -9,8 +9,10 @@ import java.security.MessageDigest
 /**
  * A bundle's `manifest.json` (vqa/bundle.py writes it): what a runtime needs and must not guess.
  *
- * [read] checks the fields the app uses and, like `vqa.bundle.read_bundle`, that every listed
- * file exists with the listed size and sha256; every error names the file and the problem.
+ * [read] checks the fields the app uses and, like `vqa.bundle.read_bundle`, that every file name
+ * the manifest holds (model, tokenizer, answers, `files`) resolves inside the bundle folder,
+ * symbolic links followed, and that every listed file exists with the listed size and sha256;
+ * every error names the file or manifest entry and the problem.
  */
 class Manifest private constructor(
     val dir: File,
@@ -58,6 +60,12 @@ class Manifest private constructor(
     data class AnswersSpec(val file: String, val count: Int, val unanswerableIndex: Int?)
 
     val modelPath: File get() = File(dir, modelFile)
+
+    /** ONNX bundles: the optimized ORT-format copy of the model (`runtime.ort_file`), when written. */
+    val ortFile: String? get() = if (format == "onnx") runtime.optString("ort_file", "").ifEmpty { null } else null
+
+    /** The file a runtime loads: the ORT-format file of an ONNX bundle when there is one, else the model file. */
+    val runtimeModelFile: String get() = ortFile ?: modelFile
     val tokenizerPath: File get() = File(dir, tokenizer.file)
 
     /** Bytes of the model file(s): a Core ML package is a folder. */
@@ -112,6 +120,7 @@ class Manifest private constructor(
             } catch (err: CoreException) {
                 throw CoreException("$path: ${err.message}")
             }
+            manifest.checkContained(path)
             manifest.checkListed(path)
             if (verifyFiles) manifest.verifyFiles()
             return manifest
@@ -228,8 +237,30 @@ class Manifest private constructor(
         }
     }
 
+    /** Every file name the manifest holds, by the entry that holds it. */
+    private fun namedFiles(): Map<String, String> = linkedMapOf(
+        "model_file" to modelFile,
+        "tokenizer.file" to tokenizer.file,
+        "answers.file" to answers.file,
+    ) + (ortFile?.let { mapOf("runtime.ort_file" to it) } ?: emptyMap()) + files.keys.associateBy { "files['$it']" }
+
+    /** A manifest cannot make the app open a file outside its folder (`..`, absolute, a link out). */
+    private fun checkContained(path: File) {
+        val root = dir.canonicalFile
+        for ((key, name) in namedFiles()) {
+            val parts = name.split('/')
+            if (name.isEmpty() || name.startsWith("/") || '\\' in name || ".." in parts || File(name).isAbsolute) {
+                throw CoreException("$path: $key: '$name' is not a path inside the bundle folder")
+            }
+            val target = File(dir, name).canonicalFile
+            if (target != root && !target.path.startsWith(root.path + File.separator)) {
+                throw CoreException("$path: $key: '$name' leads outside the bundle folder (to $target)")
+            }
+        }
+    }
+
     private fun checkListed(path: File) {
-        for (required in listOf(modelFile, tokenizer.file, answers.file)) {
+        for (required in listOfNotNull(modelFile, tokenizer.file, answers.file, ortFile)) {
             if (required !in files && files.keys.none { it.startsWith("$required/") }) {
                 throw CoreException("$path: $required is not listed under 'files'")
             }

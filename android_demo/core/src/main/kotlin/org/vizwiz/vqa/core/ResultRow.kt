@@ -36,7 +36,25 @@ data class ResultRow(
 ) {
     data class Runtime(val name: String, val version: String?, val details: Map<String, Any?> = emptyMap())
 
-    data class Device(val name: String, val os: String, val arch: String?, val cpuCount: Int?)
+    /**
+     * The phone; [thermalStart] / [thermalEnd] are its thermal status before the bundle loads and
+     * after the last run (PowerManager's status names in lower case, [THERMAL_STATUSES]), written
+     * as `device.thermal_start` / `device.thermal_end` when known.
+     */
+    data class Device(
+        val name: String,
+        val os: String,
+        val arch: String?,
+        val cpuCount: Int?,
+        val thermalStart: String? = null,
+        val thermalEnd: String? = null,
+    ) {
+        init {
+            for (status in listOfNotNull(thermalStart, thermalEnd)) {
+                if (status !in THERMAL_STATUSES) throw CoreException("thermal status '$status' is not one of $THERMAL_STATUSES")
+            }
+        }
+    }
 
     /** Times in milliseconds: load, the first inference after loading, warm-up count, timed runs. */
     data class Latency(val loadMs: Double?, val firstInferenceMs: Double?, val warmup: Int, val samplesMs: DoubleArray)
@@ -79,7 +97,11 @@ data class ResultRow(
         row.put(
             "device",
             JSONObject().put("kind", "phone").put("name", device.name).put("os", device.os)
-                .put("arch", device.arch ?: JSONObject.NULL).put("cpu_count", device.cpuCount ?: JSONObject.NULL),
+                .put("arch", device.arch ?: JSONObject.NULL).put("cpu_count", device.cpuCount ?: JSONObject.NULL)
+                .apply {
+                    device.thermalStart?.let { put("thermal_start", it) }
+                    device.thermalEnd?.let { put("thermal_end", it) }
+                },
         )
         row.put("threads", threads ?: JSONObject.NULL)
         row.put("batch_size", 1)
@@ -116,6 +138,12 @@ data class ResultRow(
     companion object {
         val SOURCES = setOf("android-app", "ios-app")
         val STATUSES = setOf("ok", "error", "skipped")
+
+        /** android.os.PowerManager.THERMAL_STATUS_NONE .. _SHUTDOWN (0..6), by value. */
+        val THERMAL_STATUSES = listOf("none", "light", "moderate", "severe", "critical", "emergency", "shutdown")
+
+        /** The name of a PowerManager thermal status value; null for a value this list does not know. */
+        fun thermalName(status: Int): String? = THERMAL_STATUSES.getOrNull(status)
 
         /** A row whose model, sizes and label come from the bundle's manifest. */
         fun forBundle(

@@ -52,6 +52,9 @@ class ManifestTest {
         val sizes = raw.getJSONObject("files").let { f -> f.keys().asSequence().sumOf { f.getJSONObject(it).getLong("bytes") } }
         assertEquals(sizes, manifest.bundleBytes)
         assertEquals(File(bundle, manifest.modelFile).length(), manifest.modelBytes)
+        // the exporter's optimized ORT-format file is what the Android engine loads
+        assertEquals(raw.getJSONObject("runtime").getString("ort_file"), manifest.runtimeModelFile)
+        assertTrue(File(bundle, manifest.runtimeModelFile).isFile)
         // the bundle's tokenizer encodes as the golden small model does (it is that model)
         val golden = Golden.json("tokens_small.json").getJSONArray("cases").getJSONObject(0)
         assertEquals(golden.getJSONArray("ids").toString(), org.json.JSONArray(manifest.tokenizer().encode(golden.getString("text"), 16).ids.toList()).toString())
@@ -94,5 +97,44 @@ class ManifestTest {
         manifest.writeText(JSONObject(good.toString()).apply { put("format", "tflite") }.toString())
         refused(dir, "format 'tflite'")
         refused(File(dir, "absent"), "no such bundle folder")
+    }
+
+    @Test
+    fun namesLeavingTheFolderAreRefusedWithTheirEntry() {
+        val dir = copy()
+        val manifest = File(dir, "manifest.json")
+        val good = JSONObject(manifest.readText())
+        manifest.writeText(JSONObject(good.toString()).apply { put("model_file", "../model.onnx") }.toString())
+        refused(dir, "model_file: '../model.onnx' is not a path inside the bundle folder")
+        manifest.writeText(JSONObject(good.toString()).apply { getJSONObject("tokenizer").put("file", "/etc/passwd") }.toString())
+        refused(dir, "tokenizer.file: '/etc/passwd' is not a path inside the bundle folder")
+        manifest.writeText(
+            JSONObject(good.toString()).apply {
+                getJSONObject("files").put("sub/../../x", JSONObject().put("bytes", 1).put("sha256", "0".repeat(64)))
+            }.toString(),
+        )
+        refused(dir, "files['sub/../../x']: 'sub/../../x' is not a path inside the bundle folder")
+        manifest.writeText(JSONObject(good.toString()).apply { getJSONObject("runtime").put("ort_file", "../m.ort") }.toString())
+        refused(dir, "runtime.ort_file: '../m.ort' is not a path inside the bundle folder")
+    }
+
+    @Test
+    fun aLinkLeadingOutsideIsRefused() {
+        val dir = copy()
+        val outside = tmp.newFile("answers-elsewhere.txt")
+        File(dir, "answers.txt").copyTo(outside, overwrite = true)
+        File(dir, "answers.txt").delete()
+        java.nio.file.Files.createSymbolicLink(File(dir, "answers.txt").toPath(), outside.toPath())
+        refused(dir, "answers.file: 'answers.txt' leads outside the bundle folder")
+    }
+
+    @Test
+    fun aLinkStayingInsideIsAccepted() {
+        val dir = copy()
+        val inside = File(dir, "sub/answers.txt").apply { parentFile.mkdirs() }
+        File(dir, "answers.txt").copyTo(inside)
+        File(dir, "answers.txt").delete()
+        java.nio.file.Files.createSymbolicLink(File(dir, "answers.txt").toPath(), java.nio.file.Paths.get("sub/answers.txt"))
+        assertEquals("onnx", Manifest.read(dir).format)
     }
 }

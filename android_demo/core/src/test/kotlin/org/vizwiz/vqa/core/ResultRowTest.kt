@@ -57,4 +57,22 @@ class ResultRowTest {
             assertTrue(err.message!!.contains("needs latency"))
         }
     }
+
+    @Test
+    fun thermalStatusIsWrittenWhenKnown() {
+        val plain = row().toJson().getJSONObject("device")
+        assertTrue(!plain.has("thermal_start") && !plain.has("thermal_end"))
+        val device = ResultRow.Device("Pixel 8", "Android 15", "arm64-v8a", 9, ResultRow.thermalName(0), ResultRow.thermalName(2))
+        val written = row().copy(device = device).toJson().getJSONObject("device")
+        // PowerManager: THERMAL_STATUS_NONE = 0, THERMAL_STATUS_MODERATE = 2
+        assertEquals("none", written.getString("thermal_start"))
+        assertEquals("moderate", written.getString("thermal_end"))
+        assertEquals(null, ResultRow.thermalName(7))
+        try {
+            ResultRow.Device("Pixel 8", "Android 15", null, null, "hot", null)
+            fail("accepted thermal status 'hot'")
+        } catch (err: CoreException) {
+            assertTrue(err.message!!.contains("'hot'"))
+        }
+    }
 }

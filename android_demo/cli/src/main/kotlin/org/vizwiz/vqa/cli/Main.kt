@@ -1,22 +1,30 @@
-package org.vizwiz.vqa.core
+package org.vizwiz.vqa.cli
 
 import org.json.JSONArray
 import org.json.JSONException
 import org.json.JSONObject
+import org.vizwiz.vqa.core.AnswerDecoder
+import org.vizwiz.vqa.core.CoreException
+import org.vizwiz.vqa.core.ImageQuality
+import org.vizwiz.vqa.core.Manifest
+import org.vizwiz.vqa.core.Preprocessor
+import org.vizwiz.vqa.core.ResultRow
+import org.vizwiz.vqa.core.SampleSet
+import org.vizwiz.vqa.core.SentencePieceTokenizer
 import java.io.File
 import java.io.PrintStream
-import javax.imageio.ImageIO
 import kotlin.system.exitProcess
 
 private const val USAGE = """usage: java -jar vqa-core.jar VERB ...
   tokenize --spm FILE [--max-len 64]          questions on stdin (one a line) -> {"ids", "padding_mask"} a line
-  preprocess --manifest FILE IMAGE...          -> {"image", "shape", "values"} a line (PNG/JPEG via ImageIO)
+  preprocess --manifest FILE IMAGE...          -> {"image", "shape", "values"} a line (PNG/JPEG/BMP/GIF)
+  quality IMAGE...                             -> {"image", "verdict", "mean_luma", ...} a line
   answer --manifest FILE                       logits (JSON array) on stdin -> answer, index, top5, answerable
   row --manifest FILE --bundle-path P --out F  measurement (JSON object) on stdin -> result row file (atomic)
   predictions --manifest FILE --samples DIR --out F
                                                {"key", "logits"} a line on stdin -> predictions file (atomic)"""
 
-private const val VERBS = "tokenize, preprocess, answer, row, predictions"
+private const val VERBS = "tokenize, preprocess, quality, answer, row, predictions"
 
 /**
  * The core's command line: the cross-language tests drive it, and it helps anyone porting a
@@ -74,6 +82,7 @@ internal fun run(args: List<String>, out: PrintStream): Int {
     when (verb) {
         "tokenize" -> tokenize(Options(rest, setOf("--spm", "--max-len")), out)
         "preprocess" -> preprocess(Options(rest, setOf("--manifest")), out)
+        "quality" -> quality(Options(rest, emptySet()), out)
         "answer" -> answer(Options(rest, setOf("--manifest")), out)
         "row" -> row(Options(rest, setOf("--manifest", "--bundle-path", "--out", "--source")))
         "predictions" -> predictions(Options(rest, setOf("--manifest", "--samples", "--out")))
@@ -113,17 +122,6 @@ private fun tokenize(options: Options, out: PrintStream) {
     }
 }
 
-/** ARGB pixels of an image file, as Android's Bitmap.getPixels gives them. */
-internal fun readArgb(file: File): Triple<IntArray, Int, Int> {
-    val image = try {
-        ImageIO.read(file)
-    } catch (err: java.io.IOException) {
-        throw CoreException("$file: cannot decode image (${err.message})")
-    } ?: throw CoreException("$file: not an image ImageIO can decode (PNG, JPEG, BMP, GIF)")
-    val pixels = image.getRGB(0, 0, image.width, image.height, null, 0, image.width)
-    return Triple(pixels, image.width, image.height)
-}
-
 private fun preprocess(options: Options, out: PrintStream) {
     val manifest = manifestOf(options)
     if (options.positional.isEmpty()) throw CoreException("preprocess needs at least one IMAGE")
@@ -132,11 +130,27 @@ private fun preprocess(options: Options, out: PrintStream) {
     for (name in options.positional) {
         val file = File(name)
         if (!file.isFile) throw CoreException("$file: no such image file")
-        val (pixels, width, height) = readArgb(file)
-        val values = preprocessor.processArgb(pixels, width, height)
+        val image = ImageFiles.read(file)
+        val values = preprocessor.processPlanes(image.planes, image.width, image.height)
         val array = JSONArray()
         for (v in values) array.put(v.toDouble())
         out.println(JSONObject().put("image", name).put("shape", JSONArray(listOf(1, 3, size, size))).put("values", array))
+    }
+}
+
+/** The image-quality verdict (vqa.quality's) of each image file. */
+private fun quality(options: Options, out: PrintStream) {
+    if (options.positional.isEmpty()) throw CoreException("quality needs at least one IMAGE")
+    for (name in options.positional) {
+        val file = File(name)
+        if (!file.isFile) throw CoreException("$file: no such image file")
+        val image = ImageFiles.read(file)
+        val report = ImageQuality.assess(image.planes, image.width, image.height)
+        out.println(
+            JSONObject().put("image", name).put("verdict", report.verdict.key).put("mean_luma", report.meanLuma)
+                .put("bright_fraction", report.brightFraction).put("laplacian_var", report.laplacianVar ?: JSONObject.NULL)
+                .put("analysis_width", report.width).put("analysis_height", report.height),
+        )
     }
 }
 
@@ -171,7 +185,11 @@ private fun row(options: Options) {
         manifest = manifest,
         bundlePath = options.required("--bundle-path"),
         runtime = ResultRow.Runtime(runtime.getString("name"), optionalString(runtime, "version"), details.keys().asSequence().associateWith { details.get(it) }),
-        device = ResultRow.Device(device.getString("name"), device.getString("os"), optionalString(device, "arch"), if (device.isNull("cpu_count")) null else device.getInt("cpu_count")),
+        device = ResultRow.Device(
+            device.getString("name"), device.getString("os"), optionalString(device, "arch"),
+            if (device.isNull("cpu_count")) null else device.getInt("cpu_count"),
+            optionalString(device, "thermal_start"), optionalString(device, "thermal_end"),
+        ),
         threads = if (m.isNull("threads")) null else m.getInt("threads"),
         latency = ResultRow.Latency(
             loadMs = m.getDouble("load_ms"),
