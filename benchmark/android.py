@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.inputs import DataSpec, DataSpecError
+from benchmark.inputs import DataSelection, DataSpecError
 
 DEFAULT_PACKAGE = "org.vizwiz.vqa"
 DEFAULT_ACTIVITY = ".BenchmarkActivity"
@@ -96,7 +96,7 @@ class AndroidOptions:
 class AccuracyData:
     """Samples staged for the phone (a `benchmark samples` folder) and where they go."""
 
-    spec: DataSpec
+    spec: DataSelection
     samples: list
     local_dir: Path
     remote_dir: str
@@ -104,7 +104,7 @@ class AccuracyData:
     references: dict[tuple[int, int, str], Path] = field(default_factory=dict)
 
 
-def stage_samples(spec: DataSpec, folder: Path, remote_dir: str) -> AccuracyData:
+def stage_samples(spec: DataSelection, folder: Path, remote_dir: str) -> AccuracyData:
     """The samples of `spec` as a samples folder (benchmark.samples' layout) at `folder`."""
     import shutil
 
@@ -344,7 +344,7 @@ def run(
             print(f"error: --checkpoint {args.checkpoint}: file not found", file=sys.stderr)
             return 2
         try:
-            spec = DataSpec.parse(args.data, args.data_split, args.limit)
+            spec = DataSelection.parse(args.data, args.data_split, args.limit)
             data = stage_samples(spec, local_dir / "samples", f"{options.remote_dir}/samples")
         except (DataSpecError, SamplesError, OSError, ValueError) as err:
             print(f"error: --data {args.data}: {err}", file=sys.stderr)

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 import benchmark
 from benchmark.device import available_cpus, host_device
-from benchmark.inputs import DataSpec, InputCache, build_input_cache
+from benchmark.inputs import DataSelection, InputCache, build_input_cache
 from benchmark.interleave import SessionError, plan_groups, run_rounds
 from benchmark.parent import WATCH_ENV, die_with_parent
 from benchmark.plan import Target, baseline_targets, bundle_target, fill_model_figures
@@ -62,7 +62,7 @@ class RunOptions:
     work_dir: Path
     checkpoint: Path | None = None
     baselines: bool = True
-    data: DataSpec | None = None
+    data: DataSelection | None = None
     runs: int = 50
     warmup: int = 10
     threads: int = field(default_factory=available_cpus)
@@ -71,7 +71,6 @@ class RunOptions:
     latency_inputs: int = 8
     roofline: bool = True
     coreml_units: str = "all"
-    keep_samples: bool = True
     interleave: bool = False
     rounds: int = 20
     per_round: int = 3
@@ -657,7 +656,6 @@ class Harness:
                 load_s=latency["load_s"],
                 first_s=latency["first_s"],
                 warmup=self.options.warmup,
-                keep_samples=self.options.keep_samples,
             )
             row["memory"] = {**(row["memory"] or {}), **result["memory"]}
             row["roofline"] = achieved(t.macs, row["latency_ms"]["p50"], self.ceiling)

@@ -26,7 +26,7 @@ from vqa.io import atomic_write_json
 
 
 @dataclass(frozen=True)
-class DataSpec:
+class DataSelection:
     """Which samples to run: a `--data` value (vqa.data.spec), a split and the first `limit`."""
 
     source: SharedSpec
@@ -37,7 +37,7 @@ class DataSpec:
     @classmethod
     def parse(
         cls, text: str, split: str = "val", limit: int | None = None, skip_bad: bool = False
-    ) -> DataSpec:
+    ) -> DataSelection:
         if limit is not None and limit < 1:
             raise DataSpecError(f"--limit must be at least 1, got {limit}")
         return cls(SharedSpec.parse(text), split, limit, skip_bad)

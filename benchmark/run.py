@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     line, see vqa.errors), 130 on ^C or SIGTERM (rows kept, measuring processes stopped)."""
     from benchmark.device import available_cpus
     from benchmark.harness import Harness, RunOptions
-    from benchmark.inputs import DataSpec
+    from benchmark.inputs import DataSelection
     from benchmark.report import markdown_table, write_report
     from benchmark.results import ResultsFile
 
@@ -148,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.no_progress:
         os.environ[PROGRESS_ENV] = "0"
-    data = DataSpec.parse(args.data, args.split, args.limit, args.skip_bad) if args.data else None
+    data = (
+        DataSelection.parse(args.data, args.split, args.limit, args.skip_bad) if args.data else None
+    )
     options = RunOptions(
         bundles=args.bundles,
         work_dir=args.work_dir or out.with_name(out.stem + "_files"),

@@ -146,10 +146,10 @@ def read_samples_index(folder: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.inputs import DataSpec, DataSpecError
+    from benchmark.inputs import DataSelection, DataSpecError
 
     try:
-        spec = DataSpec.parse(args.data, args.split, args.limit)
+        spec = DataSelection.parse(args.data, args.split, args.limit)
         samples = spec.load()
         out = write_samples(samples, args.out, spec.name, spec.split)
     except (DataSpecError, SamplesError, FileNotFoundError, ValueError) as err:

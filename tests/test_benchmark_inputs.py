@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.inputs import DataSpec, InputCache, build_input_cache, normalize
+from benchmark.inputs import DataSelection, InputCache, build_input_cache, normalize
 from vqa.data import load_image, load_vizwiz
 from vqa.data.fixtures import write_vizwiz_fixture
 from vqa.tokenizer import Tokenizer, train_sentencepiece
@@ -56,12 +56,12 @@ def test_normalize_follows_the_manifest():
 
 def test_data_specs(setup):
     root, vizwiz, _, _ = setup
-    spec = DataSpec.parse(f"vizwiz:{root}", split="val", limit=4)
+    spec = DataSelection.parse(f"vizwiz:{root}", split="val", limit=4)
     assert spec.name == f"vizwiz:{root}" and [s.key for s in spec.load()] == [
         f"VizWiz_val_{i:08d}.jpg" for i in range(4)
     ]
-    assert len(DataSpec.parse(f"vizwiz:{vizwiz}", split="test").load()) == 2
-    assert DataSpec.parse("easy-vqa", "test", 3).load()[2].key == "easyvqa_test_000002"
+    assert len(DataSelection.parse(f"vizwiz:{vizwiz}", split="test").load()) == 2
+    assert DataSelection.parse("easy-vqa", "test", 3).load()[2].key == "easyvqa_test_000002"
     for bad in ("coco", "vizwiz:"):
         with pytest.raises(ValueError, match="expected 'easy-vqa' or 'vizwiz:DIR'"):
-            DataSpec.parse(bad)
+            DataSelection.parse(bad)
