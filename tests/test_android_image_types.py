@@ -4,8 +4,10 @@ The core's command line (`java -jar vqa-core.jar preprocess|quality`, built by `
 android-core`) decodes image files itself; PIL + `vqa.transforms.eval_transform` and
 `vqa.quality.assess_image` on the same files are the oracle. Images are made here, 32 x 32 (the
 golden bundle's input size, so no resize blurs a decoding difference away) and 45 x 29 (resized):
-RGB, RGBA, grayscale with and without alpha, 1-bit, palette with and without transparency,
-16-bit grayscale and 16-bit RGB PNG, GIF, BMP, and RGB, grayscale and CMYK JPEG.
+RGB, RGBA, grayscale with and without alpha, 1, 2 and 4-bit grayscale, palette with and without
+transparency, 16-bit grayscale, RGB and RGBA PNG, Adam7-interlaced PNG, GIF, BMP, and RGB,
+grayscale and CMYK JPEG. PNGs go through the core's own decoder (PngImage), the one the app's
+accuracy mode uses, so these checks hold for the phone too.
 """
 
 import json
@@ -47,17 +49,38 @@ def _photo(width: int, height: int, seed: int) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def _png16(path: Path, samples: np.ndarray, color_type: int) -> None:
-    """A 16-bit PNG written by hand (PIL writes none in RGB): color type 0 gray, 2 RGB."""
+def _rows(samples: np.ndarray, depth: int) -> bytes:
+    """Scanlines with filter byte 0: big-endian 16-bit samples, or 1/2/4-bit ones packed."""
+    out = b""
+    for row in samples.reshape(samples.shape[0], -1):
+        if depth == 16:
+            data = row.astype(">u2").tobytes()
+        elif depth == 8:
+            data = row.astype(np.uint8).tobytes()
+        else:
+            bits = np.unpackbits(row.astype(np.uint8)[:, None], axis=1)[:, 8 - depth:]
+            data = np.packbits(bits.flatten()).tobytes()
+        out += b"\x00" + data
+    return out
+
+
+def _png(path: Path, samples: np.ndarray, depth: int, color_type: int,
+         interlaced: bool = False) -> None:
+    """A PNG written by hand, for what PIL does not write: 16-bit RGB, 2/4-bit gray, Adam7."""
     height, width = samples.shape[:2]
-    rows = samples.reshape(height, -1).astype(">u2")
-    raw = b"".join(b"\x00" + row.tobytes() for row in rows)
+    if interlaced:
+        passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4),
+                  (1, 0, 2, 2), (0, 1, 1, 2)]
+        raw = b"".join(_rows(samples[y::dy, x::dx], depth) for x, y, dx, dy in passes
+                       if samples[y::dy, x::dx].size)
+    else:
+        raw = _rows(samples, depth)
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    header = struct.pack(">IIBBBBB", width, height, depth, color_type, 0, 0, int(interlaced))
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
@@ -90,11 +113,19 @@ def _images(folder: Path, width: int, height: int) -> dict[str, tuple[Path, floa
     cmyk = np.concatenate([255 - rgb, rng.integers(0, 90, (height, width, 1), dtype=np.uint8)], -1)
     save("cmyk_jpeg", Image.fromarray(cmyk, "CMYK"), "JPEG", JPEG_TOLERANCE, quality=95)
     gray16 = (rng.integers(0, 400, (height, width)) * np.arange(1, width + 1) % 65536)
-    _png16(folder / f"gray16_{width}x{height}.png", gray16.astype(np.uint16), 0)
-    made["gray16_png"] = (folder / f"gray16_{width}x{height}.png", EXACT)
     rgb16 = rgb.astype(np.uint16) * 257 + rng.integers(0, 257, rgb.shape).astype(np.uint16)
-    _png16(folder / f"rgb16_{width}x{height}.png", rgb16, 2)
-    made["rgb16_png"] = (folder / f"rgb16_{width}x{height}.png", EXACT)
+    by_hand = {
+        "gray16_png": (gray16.astype(np.uint16), 16, 0, False),
+        "rgb16_png": (rgb16, 16, 2, False),
+        "gray2_png": (rng.integers(0, 4, (height, width)), 2, 0, False),
+        "gray4_png": (rng.integers(0, 16, (height, width)), 4, 0, False),
+        "rgb_interlaced_png": (rgb, 8, 2, True),
+        "rgba16_interlaced_png": (np.concatenate([rgb16, rgb16[..., :1]], -1), 16, 6, True),
+    }
+    for name, (samples, depth, color_type, interlaced) in by_hand.items():
+        path = folder / f"{name}_{width}x{height}.png"
+        _png(path, samples, depth, color_type, interlaced)
+        made[name] = (path, EXACT)
     return made
 
 
@@ -130,7 +161,14 @@ def test_every_image_type_gives_the_host_tensor(images):
                                                                if d <= EXACT}
 
 
-def test_quality_of_every_image_type_is_the_hosts(images):
+def test_quality_of_every_image_type_is_the_hosts(images, tmp_path):
+    # and of tall and wide photos, whose small copy takes PIL's vertical-first and
+    # horizontal-first resize passes
+    shapes = {"tall_40x600": (40, 600), "wide_700x90": (700, 90), "square_300": (300, 300)}
+    for name, (width, height) in shapes.items():
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(_photo(width, height, width + height), "RGB").save(path)
+        images = images | {name: (path, EXACT)}
     names = sorted(n for n in images if images[n][1] == EXACT)  # JPEG decoders may differ
     rows = _core("quality", *[str(images[n][0]) for n in names])
     for name, row in zip(names, rows, strict=True):

@@ -138,7 +138,7 @@ class BenchmarkActivity : Activity() {
             val notes = mutableListOf<String>()
             if (samples != null && request.predictions != null) {
                 val predictions = samples.samples.map { sample ->
-                    SampleSet.Prediction(sample.key, sample.question, model.answer(Images.decode(sample.image), sample.question))
+                    SampleSet.Prediction(sample.key, sample.question, model.answerSample(sample.image, sample.question))
                 }
                 SampleSet.writePredictions(predictions, request.predictions)
                 notes += "accuracy mode: ${predictions.size} samples of ${samples.data} ${samples.split} answered on the phone"

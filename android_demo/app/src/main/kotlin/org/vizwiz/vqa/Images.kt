@@ -8,6 +8,7 @@ import android.content.Context
 import androidx.camera.core.ImageProxy
 import androidx.exifinterface.media.ExifInterface
 import org.vizwiz.vqa.core.CoreException
+import org.vizwiz.vqa.core.PngImage
 import org.vizwiz.vqa.core.RgbPlanes
 import java.nio.ByteBuffer
 import java.io.File
@@ -91,14 +92,32 @@ object Images {
     }
 
     /**
-     * The stored pixels, no EXIF rotation: what the host's loader (PIL) gives for the accuracy
-     * samples, so phone and host score the same pixels.
+     * An accuracy-mode sample as the host's loader (PIL) reads it, so phone and host score the
+     * same pixels: PNGs by the core's decoder (every colour type and bit depth as Pillow converts
+     * them), other formats by [decode] and their raw bytes.
+     */
+    fun samplePlanes(file: File): Triple<Array<IntArray>, Int, Int> {
+        if (PngImage.isPng(file)) {
+            val png = PngImage.read(file)
+            return Triple(png.planes, png.width, png.height)
+        }
+        val bitmap = decode(file)
+        return Triple(rgbPlanes(bitmap), bitmap.width, bitmap.height)
+    }
+
+    /**
+     * The stored pixels, no EXIF rotation, no colour conversion: what the host's loader (PIL)
+     * gives for the accuracy samples (Android's JPEG decoder is libjpeg-turbo, as Pillow's; the
+     * README lists what is still to be checked on a phone).
      */
     fun decode(file: File): Bitmap {
         val options = BitmapFactory.Options().apply {
             inPreferredConfig = Bitmap.Config.ARGB_8888
             inScaled = false
             inPremultiplied = false
+            // null: the decoder keeps the image's own colour space where it can, rather than
+            // converting to sRGB; rgbPlanes then reads the stored values
+            inPreferredColorSpace = null
         }
         return BitmapFactory.decodeFile(file.path, options) ?: throw CoreException("$file: cannot decode image")
     }

@@ -26,11 +26,12 @@ class VqaModel private constructor(
     /** The model's three inputs for one photo and question, and the photo's quality. */
     class Inputs(val image: FloatArray, val question: LongArray, val paddingMask: LongArray, val quality: ImageQuality.Report)
 
-    fun inputs(bitmap: Bitmap, question: String): Inputs {
-        // One pass over the pixels serves the quality check and the preprocessing.
-        val planes = Images.rgbPlanes(bitmap)
-        val quality = ImageQuality.assess(planes, bitmap.width, bitmap.height)
-        val image = preprocessor.processPlanes(planes, bitmap.width, bitmap.height)
+    fun inputs(bitmap: Bitmap, question: String): Inputs = inputs(Images.rgbPlanes(bitmap), bitmap.width, bitmap.height, question)
+
+    /** From 8-bit RGB planes; one copy of the pixels serves the quality check and the preprocessing. */
+    fun inputs(planes: Array<IntArray>, width: Int, height: Int, question: String): Inputs {
+        val quality = ImageQuality.assess(planes, width, height)
+        val image = preprocessor.processPlanes(planes, width, height)
         val encoding = tokenizer.encode(question, manifest.tokenizer.maxLen)
         return Inputs(
             image,
@@ -45,6 +46,12 @@ class VqaModel private constructor(
     fun decode(logits: FloatArray): AnswerDecoder.Decoded = decoder.decode(logits)
 
     fun answer(bitmap: Bitmap, question: String): AnswerDecoder.Decoded = decode(logits(inputs(bitmap, question)))
+
+    /** An accuracy-mode sample file, read as the host reads it ([Images.samplePlanes]). */
+    fun answerSample(file: java.io.File, question: String): AnswerDecoder.Decoded {
+        val (planes, width, height) = Images.samplePlanes(file)
+        return decode(logits(inputs(planes, width, height, question)))
+    }
 
     override fun close() = engine.close()
 

@@ -1,6 +1,7 @@
 package org.vizwiz.vqa.cli
 
 import org.vizwiz.vqa.core.CoreException
+import org.vizwiz.vqa.core.PngImage
 import java.awt.color.ColorSpace
 import java.awt.image.BufferedImage
 import java.awt.image.IndexColorModel
@@ -13,7 +14,8 @@ import javax.imageio.metadata.IIOMetadataNode
 
 /**
  * Image files to the 8-bit RGB pixels PIL's `Image.open(f).convert("RGB")` gives, for every image
- * type a data set can hold: the stored samples are read from the raster (no colour-management,
+ * type a data set can hold: PNGs by the core's [PngImage] (as the app's accuracy mode reads
+ * them); other formats through javax.imageio, the stored samples are read from the raster (no colour-management,
  * gamma or ICC conversion, which PIL does not do either), then converted as Pillow 13 converts:
  * gray replicated (1, 2 and 4 bits scaled to 0-255, 16 bits clipped at 255 as `I;16` is), 16-bit
  * colour and gray-with-alpha by their high byte, palettes looked up, alpha dropped, and CMYK
@@ -24,6 +26,11 @@ object ImageFiles {
     class Decoded(val planes: Array<IntArray>, val width: Int, val height: Int)
 
     fun read(file: File): Decoded {
+        if (file.isFile && PngImage.isPng(file)) {
+            // PNGs through the core's own decoder, the one the app's accuracy mode uses
+            val png = PngImage.read(file)
+            return Decoded(png.planes, png.width, png.height)
+        }
         val input = try {
             ImageIO.createImageInputStream(file)
         } catch (err: java.io.IOException) {
