@@ -34,9 +34,10 @@ android {
             dimension = "runtime"
             isDefault = true
         }
+        // Same application id, so `python -m benchmark android` starts either build alike;
+        // installing one replaces the other.
         create("pytorchLite") {
             dimension = "runtime"
-            applicationIdSuffix = ".lite"
             versionNameSuffix = "-lite"
         }
     }
