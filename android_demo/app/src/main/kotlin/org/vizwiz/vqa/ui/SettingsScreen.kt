@@ -34,7 +34,9 @@ import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.semantics.contentDescription
+import androidx.compose.ui.semantics.LiveRegionMode
 import androidx.compose.ui.semantics.heading
+import androidx.compose.ui.semantics.liveRegion
 import androidx.compose.ui.semantics.semantics
 import androidx.compose.ui.semantics.stateDescription
 import androidx.compose.ui.unit.dp
@@ -59,10 +61,20 @@ fun SettingsScreen(viewModel: MainViewModel, onMessage: (String) -> Unit, onClos
     val scope = rememberCoroutineScope()
     BackHandler(onBack = onClose)
 
+    var note by remember { mutableStateOf<String?>(null) }
+
+    fun say(message: String) {
+        note = message
+        onMessage(message)
+    }
+
     fun imported(uri: Uri?, folder: Boolean) {
         if (uri == null) return
-        onMessage("Importing and checking the model.")
-        scope.launch { onMessage(viewModel.import(uri, folder)) }
+        say("Importing and checking the model.")
+        scope.launch {
+            say(viewModel.import(uri, folder))
+            bundle = settings.bundle // an imported model is the chosen one
+        }
     }
     val importFolder = rememberLauncherForActivityResult(ActivityResultContracts.OpenDocumentTree()) { imported(it, folder = true) }
     val importZip = rememberLauncherForActivityResult(ActivityResultContracts.OpenDocument()) { imported(it, folder = false) }
@@ -73,6 +85,9 @@ fun SettingsScreen(viewModel: MainViewModel, onMessage: (String) -> Unit, onClos
             verticalArrangement = Arrangement.spacedBy(16.dp),
         ) {
             Text("Settings", fontSize = 30.sp, modifier = Modifier.semantics { heading() })
+            note?.let {
+                Text(it, fontSize = 22.sp, modifier = Modifier.fillMaxWidth().semantics { liveRegion = LiveRegionMode.Polite })
+            }
             // The label names the field; no contentDescription, which would hide the typed text from TalkBack.
             OutlinedTextField(
                 value = question,
