@@ -3,6 +3,8 @@
 One table (format, precision, size, load, p50, p90, the model's memory and the process's peak,
 accuracy and the change against PyTorch fp32 of the same checkpoint), accuracy against size and
 against p50 latency with the Pareto front marked, and the distribution of the timed runs.
+With `--targets FILE` the command also prints the trade-off table and checks the targets
+(benchmark.targets): exit status 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -29,17 +31,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "report",
         help="write report.md and plots from results files",
         description="Merge JSON-lines results files (host runs, ingested phone rows) into one "
-        "report: a Markdown table and PNG plots.",
+        "report: a Markdown table and PNG plots (--out), and check targets (--targets): "
+        "exit status 1 when one is missed.",
     )
     parser.add_argument("results", type=Path, nargs="+", help="JSON-lines results files")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="report folder")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="report folder")
+    parser.add_argument(
+        "--targets", type=Path, metavar="FILE",
+        help="targets file (TOML, e.g. recipes/easy_vqa_targets.toml): print the trade-off "
+        "table and check the targets",
+    )
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from benchmark.results import ResultsError, read_rows
+    from benchmark.targets import print_verdict, read_targets
 
+    if args.out is None and args.targets is None:
+        print("error: give --out DIR (report), --targets FILE (checks), or both", file=sys.stderr)
+        return 2
+    targets = read_targets(args.targets) if args.targets else None
     try:
         rows = [row for path in args.results for row in read_rows(path)]
     except ResultsError as err:
@@ -48,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         print("error: no rows to report", file=sys.stderr)
         return 2
-    print(write_report(rows, args.out))
-    return 0
+    if args.out is not None:
+        print(write_report(rows, args.out))
+    return print_verdict(rows, targets) if targets else 0
 
 
 # figures --------------------------------------------------------------------------------------
@@ -145,7 +159,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     """The one table of the report, a line a row; errors and skips say why in the last column."""
     header = (
         "| model | device | format | precision | size (MB) | load (ms) | p50 (ms) | p90 (ms) | "
-        "model memory (MB) | process peak (MB) | accuracy | Δ acc vs fp32 (pp) | "
+        "model memory (MB) | process peak (MB) | accuracy | Δ acc vs PyTorch fp32 (pp) | "
         "agreement w/ fp32 (%) | speed-up vs fp32 | roofline | status |"
     )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
@@ -405,6 +419,12 @@ def _intro(rows: Sequence[dict[str, Any]]) -> str:
         "(10^6 bytes)",
         f"- accuracy data: {'; '.join(data) or 'none (latency only)'}",
     ]
+    lines.append(
+        "- Δ acc vs PyTorch fp32: accuracy points against PyTorch fp32 of the same checkpoint on "
+        "the same questions (on the same device where there is one); agreement w/ fp32: the "
+        "share of questions answered as PyTorch fp32 answers them; speed-up vs fp32: PyTorch "
+        "fp32 p50 / p50, on the same device and within one undisturbed run"
+    )
     lines.append(
         "- model memory: the peak RSS the model adds to its measuring process, over a baseline "
         "taken in that process after the runtime is imported and before the model is loaded "

@@ -42,12 +42,12 @@ from train.cli import main as train_main
 from vqa.bundle import read_bundle
 from vqa.checkpoint import save_random_checkpoint
 from vqa.configs import get_config
+from vqa.formats import FORMAT_NAMES
 from vqa.model import count_parameters
 from vqa.script_tokenizer import beit3_spm
 from vqa.tokenizer import Tokenizer
 
 CONFIGS = ("beit3_base@480", "beit3_base_6l@384")
-FORMATS = ("torchscript", "onnx", "coreml", "executorch")
 PRECISIONS = ("fp32", "int8", "int4")
 VOCAB = "easy-vqa"
 SIZE_TARGET = 0.10
@@ -203,7 +203,8 @@ def _report(size_rows: list[tuple], accuracy_rows: list[tuple], test_questions: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), metavar="ARCH@PX")
-    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    parser.add_argument("--formats", nargs="+", default=list(FORMAT_NAMES),
+                        choices=FORMAT_NAMES)
     parser.add_argument("--precisions", nargs="+", default=list(PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--tokenizer", type=Path, help="beit3.spm (default: $BEIT3_SPM)")
     parser.add_argument("--parity-inputs", type=int, default=2)

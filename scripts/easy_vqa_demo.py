@@ -7,9 +7,10 @@
               precision (fp32; Core ML fp16) and int8, every bundle parity-checked
 4. benchmark  every bundle and the PyTorch baselines on the whole easy-VQA test split (latency,
               memory, size, official VizWiz accuracy); report with plots
-5. checks     teacher >= 92 %, distilled student with at most 1/4 of the teacher's parameters
-              >= 90 %, every int8 bundle within 0.5 points of its fp32 bundle on the same
-              questions; then the trade-off table
+5. checks     `python -m benchmark report RESULTS --targets recipes/easy_vqa_targets.toml`:
+              the trade-off table, then teacher >= 92 %, distilled student with at most 1/4 of
+              the teacher's parameters >= 90 %, every int8 bundle within 0.5 points of its fp32
+              bundle on the same questions (--min-teacher etc. change a target for this run)
 
 Training runs through torchrun with --processes one-thread processes (the recipes' batch size is
 per process). Each finished step is recorded in OUT/demo_state.json under a key made of its
@@ -21,7 +22,7 @@ half-written under a final name.
 Exit status: 0 when every target is met, 1 when one is missed (each named, with the gap) or a
 step failed, 2 on bad input, 130 on Ctrl-C.
 
-    python scripts/easy_vqa_demo.py [--out runs/demo] [--processes 2]
+    python scripts/easy_vqa_demo.py [--out runs/demo] [--processes 2] [--targets FILE]
 """
 
 from __future__ import annotations
@@ -36,30 +37,29 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmark.report import speedup, write_report
-from train.recipe import recipe_of, resolve
+from benchmark.targets import read_targets
+from train.cli import resolve
+from train.recipe import recipe_of
 from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter, add_debug_flag
 from vqa.errors import UserError, run_main
-from vqa.io import atomic_path, atomic_write_json, file_sha256
+from vqa.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
 STATE = "demo_state.json"
 STEPS = ("teacher", "student", "export", "benchmark")
-CORE_ML_NOTE = "not runnable off macOS (spec checked at export)"
-
-
-@dataclass
-class Targets:
-    teacher: float
-    student: float
-    param_ratio: float
-    int8_drop: float
+TARGET_FLAGS = {
+    "min_teacher": "min-teacher-accuracy",
+    "min_student": "min-student-accuracy",
+    "max_param_ratio": "max-param-ratio",
+    "max_int8_drop": "max-int8-drop",
+}
+"""The demo's target flags and the keys of the targets file they replace."""
 
 
 class StepFailed(Exception):
@@ -298,13 +298,26 @@ class Demo:
     def _write_report(self) -> None:
         staged = self.out / ".report.partial"
         shutil.rmtree(staged, ignore_errors=True)
-        write_report(read_rows(self.results), staged)
+        self._run(["-m", "benchmark", "report", str(self.results), "--out", str(staged)],
+                  "the report")
         old = self.out / ".report.old"
         shutil.rmtree(old, ignore_errors=True)
         if self.report.exists():
             os.replace(self.report, old)
         os.replace(staged, self.report)
         shutil.rmtree(old, ignore_errors=True)
+
+    def _targets(self) -> Path:
+        """The targets file, or a copy in OUT with the values of the target flags given."""
+        given = {key: getattr(self.args, flag) for flag, key in TARGET_FLAGS.items()
+                 if getattr(self.args, flag) is not None}
+        if not given:
+            return self.args.targets
+        with self.args.targets.open("rb") as stream:
+            table = {**tomllib.load(stream), **given}
+        path = self.out / "targets.toml"
+        atomic_write_text(path, "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items()))
+        return path
 
     def run(self) -> int:
         start = time.perf_counter()
@@ -317,142 +330,15 @@ class Demo:
                              file_sha256(teacher))
         self.export(3, {"teacher": teacher, "student": student})
         self.benchmark(4)
-        rows = read_rows(self.results)
-        names = {file_sha256(teacher): "teacher", file_sha256(student): "student"}
-        print(f"\n== trade-off table (easy-VQA test, official VizWiz accuracy; "
-              f"{rows[0]['threads'] if rows else '?'} threads, batch 1)")
-        print(tradeoff_table(rows, names))
-        print("vs fp32: accuracy points against the same format's fp32 bundle (int8 bundles) or "
-              "PyTorch fp32 of the same model; speed-up: PyTorch fp32 p50 / p50")
-        if any((r.get("machine_check") or {}).get("disturbed") for r in rows):
-            print("speed-ups left out: the machine was busy while the benchmark ran (rerun it on "
-                  "a quiet machine for latency figures)")
-        missed = check_targets(rows, names, self.args.targets)
         print(f"\nsteps: {', '.join(f'{k} {v}' for k, v in self.timings.items())}; "
               f"this run {_minutes(time.perf_counter() - start)}")
         print(f"report:      {self.report / 'report.md'} (plots: {self.report}/*.png)")
         print(f"checkpoints: {self.models}/teacher.pth, {self.models}/student.pth "
               f"(runs: {self.out}/teacher, {self.out}/student)")
         print(f"bundles:     {self.bundles}/")
-        print(f"results:     {self.results}")
-        if missed:
-            print("\nmissed targets:", file=sys.stderr)
-            for line in missed:
-                print(f"  {line}", file=sys.stderr)
-            return 1
-        print("\nall targets met")
-        return 0
-
-
-# rows, table, checks ----------------------------------------------------------------------------
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-
-def _sha(row: dict[str, Any]) -> str | None:
-    return (row.get("model") or {}).get("checkpoint_sha256")
-
-
-def _accuracy(row: dict[str, Any]) -> float | None:
-    return (row.get("accuracy") or {}).get("overall") if row["status"] == "ok" else None
-
-
-def _reference(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
-    """What a row is compared with: an int8 bundle with its format's reference-precision bundle,
-    anything else with PyTorch fp32 of the same model."""
-    same = [r for r in rows if _sha(r) == _sha(row) and r is not row]
-    if row["role"] == "bundle" and row["precision"] == "int8":
-        partner = [r for r in same if r["role"] == "bundle" and r["format"] == row["format"]
-                   and r["precision"] != "int8"]
-        return partner[0] if partner else None
-    base = [r for r in same if r["format"] == "pytorch" and r["precision"] == "fp32"]
-    return base[0] if base else None
-
-
-def _model_name(row: dict[str, Any], names: dict[str, str]) -> str:
-    return names.get(_sha(row) or "", "?")
-
-
-def tradeoff_table(rows: Sequence[dict[str, Any]], names: dict[str, str]) -> str:
-    header = ("model", "format", "precision", "size MB", "p50 ms", "model mem MB", "accuracy",
-              "vs fp32", "speed-up", "bundle / note")
-    lines = [header]
-    precisions = {"fp32": 0, "fp16": 1, "int8": 2}
-    order = sorted(rows, key=lambda r: (_model_name(r, names) != "teacher",
-                                        r["format"] != "pytorch", r["format"],
-                                        precisions.get(r["precision"], 3)))
-    for row in order:
-        lat, mem = row.get("latency_ms") or {}, row.get("memory") or {}
-        ref = _reference(row, rows)
-        acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None
-        change = "-" if acc is None or ref_acc is None else f"{acc - ref_acc:+.2f}"
-        up = speedup(row, rows)
-
-        def mb(value: float | None) -> str:
-            return "-" if value is None else f"{value / 1e6:.2f}"
-
-        note = row["label"]
-        if row["status"] == "skipped" and row["format"] == "coreml":
-            note += f": {CORE_ML_NOTE}"
-        elif row["status"] != "ok":
-            note += f": {row['status']}: {(row.get('error') or '').splitlines()[0][:80]}"
-        lines.append((
-            _model_name(row, names), row["format"], row["precision"],
-            mb(mem.get("model_file_bytes")),
-            "-" if lat.get("p50") is None else f"{lat['p50']:.2f}",
-            mb(mem.get("model_peak_rss_bytes", mem.get("load_rss_bytes"))),
-            "-" if acc is None else f"{acc:.2f} %", change, "-" if up is None else f"{up:.2f}x",
-            note,
-        ))
-    widths = [max(len(str(line[i])) for line in lines) for i in range(len(header) - 1)]
-    return "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(line[:-1], widths, strict=True)) + "  "
-        + line[-1] for line in lines
-    )
-
-
-def check_targets(rows: Sequence[dict[str, Any]], names: dict[str, str],
-                  targets: Targets) -> list[str]:
-    """One line a missed target, saying by how much; empty when all are met."""
-    missed = []
-    fp32 = {}
-    for name in ("teacher", "student"):
-        row = next((r for r in rows if _model_name(r, names) == name and r["format"] == "pytorch"
-                    and r["precision"] == "fp32"), None)
-        fp32[name] = row
-        goal = getattr(targets, name)
-        acc = _accuracy(row) if row else None
-        if acc is None:
-            missed.append(f"{name} accuracy: no PyTorch fp32 result "
-                          f"({row['status'] if row else 'no row'})")
-        elif acc < goal:
-            missed.append(f"{name} accuracy {acc:.2f} % < {goal:g} %: missed by "
-                          f"{goal - acc:.2f} points")
-    params = {k: (r.get("model") or {}).get("params") if r else None for k, r in fp32.items()}
-    if params["teacher"] and params["student"]:
-        ratio = params["student"] / params["teacher"]
-        if ratio > targets.param_ratio:
-            missed.append(f"student size {ratio:.3f} of the teacher's parameters > "
-                          f"{targets.param_ratio:g}: over by {ratio - targets.param_ratio:.3f}")
-    else:
-        missed.append("student size: parameter counts missing from the results")
-    for row in rows:
-        if row["status"] == "error":
-            missed.append(f"{row['label']}: the benchmark failed: "
-                          f"{(row.get('error') or '').splitlines()[0][:120]}")
-        if row["role"] != "bundle" or row["precision"] != "int8" or row["status"] != "ok":
-            continue
-        ref = _reference(row, rows)
-        acc, ref_acc = _accuracy(row), _accuracy(ref) if ref else None
-        if acc is None or ref_acc is None:
-            missed.append(f"{row['label']}: no accuracy of its reference bundle to compare with")
-        elif ref_acc - acc > targets.int8_drop:
-            missed.append(f"{row['label']} {acc:.2f} % is {ref_acc - acc:.2f} points below "
-                          f"{ref['label']} ({ref_acc:.2f} %); allowed {targets.int8_drop:g}: "
-                          f"missed by {ref_acc - acc - targets.int8_drop:.2f} points")
-    return missed
+        print(f"results:     {self.results}\n", flush=True)
+        return self._run(["-m", "benchmark", "report", str(self.results),
+                          "--targets", str(self._targets())], "the target checks", ok=(0, 1))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -483,14 +369,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--warmup", type=NON_NEG_INT, default=3, help="untimed runs per model")
     parser.add_argument("--progress-every", type=POS_FLOAT, default=30.0,
                         help="seconds between progress lines of a training step")
-    target = parser.add_argument_group("targets (a missed one ends with exit status 1)")
-    target.add_argument("--min-teacher", type=NON_NEG_FLOAT, default=92.0,
+    target = parser.add_argument_group(
+        "targets (a missed one ends with exit status 1); a flag replaces the file's value")
+    target.add_argument("--targets", type=Path, default=RECIPES / "easy_vqa_targets.toml",
+                        help="targets file (python -m benchmark report --targets)")
+    target.add_argument("--min-teacher", type=NON_NEG_FLOAT,
                         help="teacher accuracy on the test questions (%%)")
-    target.add_argument("--min-student", type=NON_NEG_FLOAT, default=90.0,
+    target.add_argument("--min-student", type=NON_NEG_FLOAT,
                         help="distilled student accuracy on the test questions (%%)")
-    target.add_argument("--max-param-ratio", type=POS_FLOAT, default=0.25,
+    target.add_argument("--max-param-ratio", type=POS_FLOAT,
                         help="student parameters / teacher parameters")
-    target.add_argument("--max-int8-drop", type=float, default=0.5,
+    target.add_argument("--max-int8-drop", type=float,
                         help="points an int8 bundle may lose against its fp32 bundle")
     return parser
 
@@ -499,13 +388,12 @@ def _main(argv: list[str]) -> int:
     parser = build_parser()
     add_debug_flag(parser)
     args = parser.parse_args(argv)
-    args.targets = Targets(args.min_teacher, args.min_student, args.max_param_ratio,
-                           args.max_int8_drop)
     if not args.formats.strip() or not args.teacher_formats.strip():
         raise UserError("--formats and --teacher-formats need at least one format")
     for path in (args.teacher_recipe, args.student_recipe):
         if not path.is_file():
             raise UserError(f"recipe {path}: no such file")
+    read_targets(args.targets)  # a bad targets file: stop now
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"--out {args.out}: exists and is not a folder")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from test_benchmark_results import make_row
 
@@ -151,3 +152,71 @@ def test_model_memory_is_the_headline_memory_column(rows, tmp_path):
     text = write_report([row], tmp_path / "rep").read_text("utf-8")
     assert "over a baseline taken in that process after the runtime is imported" in text
     assert "machine DISTURBED (rerun on a quiet machine" in text
+
+
+def _pixels(path):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def _has_colour(pixels, rgb, tolerance=8):
+    return bool((np.abs(pixels.astype(int) - rgb).max(axis=2) <= tolerance).any())
+
+
+def test_plots_read_back_show_their_series(rows, tmp_path):
+    """The PNGs decoded: the size the figures ask for (7 x 4.5 inches at 120 dpi), a marker of
+    each format in matplotlib's colour cycle (C0-C3 by format name), the Pareto front's red
+    rings on the latency plot, and one box a timed row on the latency distribution."""
+    from matplotlib import colors
+
+    write_report(rows, tmp_path)
+    cycle = [tuple(round(255 * c) for c in colors.to_rgb(f"C{i}")) for i in range(4)]
+    size = _pixels(tmp_path / "accuracy_vs_size.png")
+    assert size.shape == (540, 840, 3)
+    # formats with accuracy and size: executorch, onnx, pytorch, torchscript (sorted): C0-C3
+    assert all(_has_colour(size, rgb) for rgb in cycle)
+    latency = _pixels(tmp_path / "accuracy_vs_latency.png")
+    assert _has_colour(latency, (255, 0, 0), tolerance=40)
+    assert not _has_colour(size, (255, 0, 0), tolerance=40)
+    boxes = _pixels(tmp_path / "latency_distribution.png")
+    timed = sum(1 for r in rows if (r.get("latency_ms") or {}).get("samples"))
+    assert boxes.shape == (round(120 * (0.5 * timed + 1.5)), 840, 3)
+
+
+def test_plot_labels_of_coinciding_points_share_one_label():
+    from benchmark.report import label_groups
+
+    # By hand: int8 ONNX and ExecuTorch bundles of 0.65 and 0.66 MB at 91.2 % sit 1 % of the
+    # size range apart (0.65-1.65 MB) and at equal accuracy: one label, a line each; the fp32
+    # bundle at 1.65 MB, 91.4 % is far from both.
+    groups = label_groups([0.65, 0.66, 1.65], [91.2, 91.2, 91.4],
+                          ["student-onnx-int8", "student-executorch-int8", "student-onnx-fp32"])
+    assert groups == [(0.65, 91.2, "student-onnx-int8\nstudent-executorch-int8"),
+                      (1.65, 91.4, "student-onnx-fp32")]
+    # Sizes spanning more than 20x are compared on a log scale, as the plot draws them:
+    # log10(1.1) - log10(1.0) = 0.041 of log10(100) = 2 is 2 % of the range: one label.
+    assert len(label_groups([1.0, 1.1, 100.0], [90.0, 90.0, 90.0], ["a", "b", "c"])) == 2
+
+
+def test_plot_labels_of_neighbouring_points_do_not_overlap():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from benchmark.report import spread_labels
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    # Three labels whose texts start 0.2 apart on one line: as placed they overlap.
+    labels = [ax.annotate(f"student-onnx-int8-{i}", (1 + 0.2 * i, 5), textcoords="offset points",
+                          xytext=(4, 4), fontsize=7) for i in range(3)]
+    renderer = fig.canvas.get_renderer()
+    assert labels[0].get_window_extent(renderer).overlaps(labels[1].get_window_extent(renderer))
+    spread_labels(ax)
+    boxes = [label.get_window_extent(renderer) for label in labels]
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    plt.close(fig)

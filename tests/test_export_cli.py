@@ -251,3 +251,13 @@ def test_a_full_disk_is_named_and_leaves_no_bundle(capsys, checkpoint, tmp_path,
     assert code == 1
     assert f"FAILED: no space left on {tmp_path}" in out
     assert not (tmp_path / "student-torchscript-fp32").exists() and _hidden(tmp_path) == []
+
+
+def test_name_prefixes_the_bundle_folder_and_must_be_a_plain_name(capsys, checkpoint, tmp_path):
+    out = tmp_path / "named"
+    base = (checkpoint, "--format", "torchscript", "--parity-inputs", 2, "--out", out)
+    code, _, err = _run(capsys, *base, "--name", "tiny-teacher")
+    assert code == 0, err
+    assert [p.name for p in out.iterdir()] == ["tiny-teacher-torchscript-fp32"]
+    code, _, err = _run(capsys, *base, "--name", "../elsewhere")
+    assert code == 2 and "--name '../elsewhere'" in err and "Traceback" not in err

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from train.errors import TrainError
+from vqa.toml_file import read_flat_toml
 
 # Options a resumed run may change: they do not touch the arithmetic of training.
 RUNTIME_OPTIONS = {
@@ -48,20 +48,7 @@ def command_actions(parser: argparse.ArgumentParser, command: str) -> dict[str, 
 
 def read_recipe(path: str | Path) -> dict[str, Any]:
     """The key/value table of a recipe file; a missing file or bad TOML names the file."""
-    path = Path(path)
-    try:
-        with path.open("rb") as stream:
-            table = tomllib.load(stream)
-    except FileNotFoundError:
-        raise TrainError(f"--config {path}: no such file") from None
-    except IsADirectoryError:
-        raise TrainError(f"--config {path}: is a folder, not a recipe file") from None
-    except tomllib.TOMLDecodeError as err:
-        raise TrainError(f"{path}: not valid TOML: {err}") from None
-    nested = [key for key, value in table.items() if isinstance(value, (dict, list))]
-    if nested:
-        raise TrainError(f"{path}: {nested[0]}: a recipe holds plain values, one key an option")
-    return table
+    return read_flat_toml(path, "--config", "a recipe", TrainError)
 
 
 def _value(path: Path, key: str, action: argparse.Action, raw: Any) -> Any:
