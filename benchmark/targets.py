@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TextIO
 
-from benchmark.report import accuracy_change, disturbed, fp32_reference, speedup
+from benchmark.compare import accuracy_change, disturbed, fp32_reference, speedup
 from vqa.errors import UserError
 from vqa.toml_file import read_flat_toml
 
