@@ -5,7 +5,8 @@ Each subcommand module offers add_parser(subparsers), which registers its parser
 Modules keep heavy imports inside `run` so that every command starts fast. Without a command
 name, `run` is meant: `python -m benchmark BUNDLE...` benchmarks bundles on this host. A first
 word that is neither a command nor an existing path (nor an option) is a mistyped command:
-argparse says "invalid choice". User errors end with one line and exit code 2 (vqa.errors).
+argparse says "invalid choice". Exit codes: 0 done, 2 bad input (one `error:` line), 1 a
+measured target failed (one `failed:` line), 130 interrupted (vqa.errors, docs/errors.md).
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmark import android, ingest, probe, report, run, samples, score
-from benchmark.results import ResultsError
-from vqa.bundle import BundleError
-from vqa.cli import add_debug_flag
+from vqa.cli import EXIT_STATUS, add_debug_flag
 from vqa.errors import DEBUG_FLAG, run_main
-from vqa.metrics import MetricInputError
 
 SUBCOMMANDS = (run, score, ingest, report, android, samples, probe)
 DEFAULT_COMMAND = "run"
@@ -33,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmark",
         description="Benchmark exported VQA bundles and score their predictions. "
         "Without a command, 'run' is meant.",
+        epilog=EXIT_STATUS,
     )
     add_debug_flag(parser)
     subparsers = parser.add_subparsers(dest="command", required=True)
@@ -59,7 +58,7 @@ def _main(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the chosen subcommand; returns the process exit code."""
-    return run_main(_main, argv, user_errors=(BundleError, MetricInputError, ResultsError))
+    return run_main(_main, argv)
 
 
 if __name__ == "__main__":

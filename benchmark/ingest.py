@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from vqa.errors import UserError
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Register the `ingest` subcommand."""
@@ -204,24 +206,15 @@ def ingest(
 
 def run(args: argparse.Namespace) -> int:
     from benchmark.report import write_report
-    from benchmark.results import ResultsError, read_rows
-    from benchmark.samples import SamplesError
-    from vqa.bundle import BundleError
-    from vqa.metrics import MetricInputError
+    from benchmark.results import read_rows
 
     if (args.predictions is None) != (args.samples is None):
-        print("error: --predictions and --samples go together", file=sys.stderr)
-        return 2
+        raise UserError("--predictions and --samples go together")
     if args.reference is not None and args.predictions is None:
-        print("error: --reference needs --predictions and --samples", file=sys.stderr)
-        return 2
-    try:
-        rows = ingest(
-            args.files, args.results, args.bundle, args.predictions, args.samples, args.reference
-        )
-    except (ResultsError, BundleError, SamplesError, MetricInputError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UserError("--reference needs --predictions and --samples")
+    rows = ingest(
+        args.files, args.results, args.bundle, args.predictions, args.samples, args.reference
+    )
     print(f"{len(rows)} rows added to {args.results}", file=sys.stderr)
     if args.report:
         print(f"report: {write_report(read_rows(args.results), args.report)}", file=sys.stderr)

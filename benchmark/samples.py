@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from vqa.errors import UserError
+
 SAMPLES_FORMAT = "vqa-samples"
 SAMPLES_VERSION = 1
 SAMPLES_FILE = "samples.json"
@@ -32,7 +34,7 @@ ANNOTATIONS_FILE = "annotations.json"
 IMAGES_DIR = "images"
 
 
-class SamplesError(ValueError):
+class SamplesError(UserError):
     """A samples folder that cannot be written or read; the message names the path."""
 
 
@@ -146,14 +148,10 @@ def read_samples_index(folder: Path) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmark.inputs import DataSelection, DataSpecError
+    from benchmark.inputs import DataSelection
 
-    try:
-        spec = DataSelection.parse(args.data, args.split, args.limit)
-        samples = spec.load()
-        out = write_samples(samples, args.out, spec.name, spec.split)
-    except (DataSpecError, SamplesError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    spec = DataSelection.parse(args.data, args.split, args.limit)
+    samples = spec.load()
+    out = write_samples(samples, args.out, spec.name, spec.split)
     print(f"{len(samples)} samples of {spec.name} {spec.split} written to {out}", file=sys.stderr)
     return 0

@@ -1,7 +1,9 @@
 """python -m export CKPT --format torchscript|onnx|coreml|executorch|all [--int8|--int4] ...
 
-Exit status: 0 when every bundle was written, 1 when one failed (export or parity), 2 on bad input
-(nothing written; one line on stderr, see vqa.errors).
+Exit status (docs/errors.md): 0 when every bundle was written; 2 on bad input, a full disk or an
+output folder that cannot be written (one `error:` line on stderr, no bundle half-written); 1 when
+a bundle failed its parity check or its converter (one `failed:` line on stderr; a bundle that
+failed parity is kept beside the others as NAME.parity-failed); 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -16,13 +18,37 @@ from pathlib import Path
 from export.formats import DEPLOYMENT_TARGETS, FORMAT_NAMES, parse_formats
 from export.host import TARGETS, host_target
 from export.parity import DEFAULT_THRESHOLDS
-from export.pipeline import BundleResult, ExportRequest, export_bundles
-from vqa.bundle import BundleError
+from export.pipeline import PARITY_FAILED_SUFFIX, BundleResult, ExportRequest, export_bundles
 from vqa.cli import NON_NEG_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
-from vqa.errors import run_main
+from vqa.errors import check_failed, run_main
+from vqa.io import check_writable
 
 # Libraries that log at import or per call what the progress lines already say.
 _QUIET_LOGGERS = ("coremltools", "torch.utils._pytree", "torch.onnx", "torchao")
+
+
+EPILOG = (
+    "exit status: 0 every bundle written; 2 bad input (a flag, the checkpoint, --data, a full "
+    "disk, an --out that cannot be written): one 'error: ...' line on stderr, nothing "
+    "half-written; 1 a bundle failed its parity check or its converter: one 'failed: ...' line "
+    f"on stderr, the files of a bundle that failed parity kept as NAME{PARITY_FAILED_SUFFIX}; "
+    "130 interrupted. See docs/errors.md."
+)
+
+
+def _int4_help() -> str:
+    """--int4's help, its block sizes read from the exporters that use them."""
+    from export.coreml import INT4_BLOCK_SIZE as COREML_BLOCK
+    from export.executorch_runtime import INT4_GROUP_SIZE as EXECUTORCH_GROUP
+    from export.formats import INT4_MIN_BLOCKS, INT4_NARROW_BLOCK
+    from export.onnx_runtime import INT4_BLOCK_SIZE as ONNX_BLOCK
+
+    return (
+        f"4-bit weights in blocks (ONNX: MatMulNBits, blocks of {ONNX_BLOCK}; ExecuTorch: XNNPACK "
+        f"8-bit dynamic activations, 4-bit weights in groups of {EXECUTORCH_GROUP}; Core ML: "
+        f"per-block int4, blocks of {COREML_BLOCK}, iOS18); a model narrower than "
+        f"{INT4_MIN_BLOCKS} blocks gets blocks of {INT4_NARROW_BLOCK}; TorchScript has none"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         description="Export a BEiT-3 VQA checkpoint to phone runtimes as verified bundles "
         "(model, manifest.json, tokenizer, answers), one folder a format and precision.",
+        epilog=EPILOG,
     )
     parser.add_argument("checkpoint", type=Path,
                         help="the model to export: a checkpoint written by `python -m train`, "
@@ -57,8 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     precision.add_argument(
         "--int4", dest="precision", action="store_const", const="int4",
-        help="4-bit weights in blocks of 32 (ONNX: MatMulNBits; ExecuTorch: XNNPACK 8-bit dynamic "
-        "activations, 4-bit weights; Core ML: per-block int4, iOS18); TorchScript has none",
+        help=_int4_help(),
     )
     parser.add_argument("--img-size", type=POS_INT, metavar="N", help="export at this resolution, "
                         "a multiple of the patch size (position embeddings interpolated); "
@@ -144,7 +170,7 @@ def format_table(results: Sequence[BundleResult]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Export; a user error ends with one line on stderr and exit code 2."""
-    return run_main(_main, argv, user_errors=(BundleError,))
+    return run_main(_main, argv)
 
 
 def _main(argv: list[str]) -> int:
@@ -156,6 +182,9 @@ def _main(argv: list[str]) -> int:
     if args.name is not None and (not args.name.strip() or args.name.startswith(".")
                                   or any(c in args.name for c in "/\\")):
         parser.error(f"--name {args.name!r}: give a plain name (no folders, not hidden)")
+
+    check_writable(args.out or args.checkpoint.absolute().parent,
+                   "--out" if args.out else "the checkpoint's folder (no --out)")
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -188,7 +217,13 @@ def _main(argv: list[str]) -> int:
     results = export_bundles(request, log)
     print()
     print(format_table(results))
-    return 0 if all(r.ok for r in results) else 1
+    failed = [r for r in results if not r.ok]
+    if failed:
+        return check_failed(
+            f"{len(failed)} of {len(results)} bundles: "
+            + "; ".join(f"{r.format} {r.precision}: {r.message}" for r in failed)
+        )
+    return 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ messages of similar files (damaged checkpoints, other formats) are unit-tested b
 from __future__ import annotations
 
 import errno
+import hashlib
+import json
 import os
+import pickle
 import random
 import shutil
 import subprocess
@@ -22,12 +25,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_bundle import _manifest
 
+from vqa.bundle import MANIFEST_NAME, write_manifest
 from vqa.data.fixtures import write_vizwiz_fixture
 from vqa.errors import NoSpaceError, no_space, run_main
 from vqa.io import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
+FILES = ("empty", "noise", "pickled", "plain", "folder", "results", "full", "blank", "recipe",
+         "nan_recipe", "half_epochs", "noise_recipe", "nine", "bundles")
+BROKEN_BUNDLES = ("escape", "linked", "wrong_sha", "missing_key", "missing_model",
+                  "bad_tokenizer", "bad_json", "duplicate_answer")
+OUTSIDE = "../" * 12 + "etc/passwd"
 
 
 @dataclass(frozen=True)
@@ -43,19 +53,67 @@ class _Payload:
         return (os.getcwd, ())
 
 
+def _digest(path: Path) -> dict:
+    return {"bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _broken_bundles(root: Path) -> None:
+    """One bundle a defect, each otherwise whole (its files match its manifest)."""
+    for name in BROKEN_BUNDLES:
+        folder = root / name
+        folder.mkdir(parents=True)
+        (folder / "model.onnx").write_bytes(b"onnx bytes")
+        (folder / "tokenizer.spm").write_bytes(b"not a sentencepiece model")
+        answers = "yes\nyes\n" if name == "duplicate_answer" else "yes\nunanswerable\n"
+        (folder / "answers.txt").write_text(answers, "utf-8")
+        write_manifest(folder, _manifest(folder))
+    manifest = json.loads((root / "escape" / MANIFEST_NAME).read_text())
+    del manifest["files"]["model.onnx"]
+    manifest["model_file"] = OUTSIDE
+    manifest["files"][OUTSIDE] = _digest(Path("/etc/passwd"))  # that file's true digest
+    (root / "escape" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (root / "outside.onnx").write_bytes(b"onnx bytes")
+    (root / "linked" / "model.onnx").unlink()
+    (root / "linked" / "model.onnx").symlink_to(root / "outside.onnx")  # same bytes
+    (root / "wrong_sha" / "model.onnx").write_bytes(b"other bytes")
+    manifest = json.loads((root / "missing_key" / MANIFEST_NAME).read_text())
+    del manifest["tokenizer"]
+    (root / "missing_key" / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (root / "missing_model" / "model.onnx").unlink()
+    (root / "bad_json" / MANIFEST_NAME).write_text('{"format": "onnx",')
+
+
 def _files(root: Path) -> dict[str, Path]:
     """The bad files the cases point at, each made here so the culprit is known."""
     paths = {
         "empty": root / "empty.pth",
         "noise": root / "noise.pth",
         "pickled": root / "pickled.pth",
+        "plain": root / "plain.pkl",
         "folder": root / "run",
         "results": root / "results.jsonl",
         "full": root / "full",
         "blank": root / "blank",
         "recipe": root / "teacher.toml",
+        "nan_recipe": root / "nan.toml",
+        "half_epochs": root / "half.toml",
+        "noise_recipe": root / "noise.toml",
+        "nine": root / "nine",
+        "bundles": root / "bundles",
     }
+    assert set(paths) == set(FILES)
     paths["recipe"].write_text('arch = "beit3_tiny"\nno-such-key = 1\n')
+    paths["nan_recipe"].write_text("lr = nan\n")
+    paths["half_epochs"].write_text("epochs = 1.5\n")
+    paths["noise_recipe"].write_bytes(random.Random(1).randbytes(4096))
+    with paths["plain"].open("wb") as stream:
+        pickle.dump({"model": {}}, stream)  # pickle's protocol, not torch.save's format
+    _broken_bundles(paths["bundles"])
+    nine = write_vizwiz_fixture(paths["nine"], n_train=6, n_val=2, n_test=0)
+    annotations = nine / "VizWizAnnotations" / "train.json"
+    entries = json.loads(annotations.read_text())
+    entries[3]["answers"] = entries[3]["answers"][:9]
+    annotations.write_text(json.dumps(entries))
     paths["empty"].write_bytes(b"")
     paths["noise"].write_bytes(random.Random(0).randbytes(4096))
     torch.save({"model": {}, "hook": _Payload()}, paths["pickled"])
@@ -79,7 +137,51 @@ def _cases(p: dict[str, Path]) -> list[Case]:
 
     demo = (str(ROOT / "scripts" / "easy_vqa_demo.py"), "--out", str(scratch / "demo"))
     evaluate = ("-m", "train", "evaluate", "--data", "easy-vqa", "--out", str(scratch / "p.json"))
+
+    def bench(name: str, *extra: str) -> tuple[str, ...]:
+        return ("-m", "benchmark", str(p["bundles"] / name), "--no-baselines", "--no-roofline",
+                "--out", str(scratch / f"{name}.jsonl"), *extra)
+
+    broken = {
+        "escape": f"model_file: {OUTSIDE!r} is not a path inside the bundle folder",
+        "linked": "model_file: 'model.onnx' leads outside the bundle folder",
+        "wrong_sha": "model.onnx: does not match the manifest",
+        "missing_key": "does not follow the schema",
+        "missing_model": "model.onnx is listed in the manifest but missing",
+        "bad_tokenizer": "tokenizer.spm: not a SentencePiece model",
+        "bad_json": "manifest.json: not valid JSON",
+        "duplicate_answer": "answers.txt, line 2: duplicate answer 'yes'",
+    }
+    assert set(broken) == set(BROKEN_BUNDLES)
     return [
+        *(Case(f"benchmark: bundle {name}", bench(name), expected)
+          for name, expected in broken.items()),
+        Case("benchmark: more threads than CPUs", bench("wrong_sha", "--threads", "100000"),
+             "--threads 100000: this process may run on"),
+        Case("train: an image size no memory holds", (*train("big"), "--img-size", "100000"),
+             "--img-size 100000: 39062564 tokens a sample"),
+        Case("fixtures: images no memory holds",
+             ("-m", "vqa.data.fixtures", str(scratch / "huge"), "--img-size", "100000", "100000"),
+             "--img-size 100000 100000: at most 4096 pixels a side"),
+        Case("train: NaN learning rate", (*train("nan"), "--lr", "nan"),
+             "--lr: expected a finite number, got nan", argparse=True),
+        Case("train: NaN learning rate in a recipe",
+             (*train("nan2"), "--config", str(p["nan_recipe"])),
+             "nan.toml: lr: expected a finite number, got nan"),
+        Case("train: fractional epochs in a recipe",
+             (*train("half"), "--config", str(p["half_epochs"])),
+             "half.toml: epochs: expected a whole number, got 1.5"),
+        Case("train: a recipe of random bytes",
+             (*train("noise"), "--config", str(p["noise_recipe"])),
+             "noise.toml: not a recipe (TOML is UTF-8 text)"),
+        Case("train: nine answers in a VizWiz entry", train("nine", f"vizwiz:{p['nine']}"),
+             "train.json: entry 3 (image 'VizWiz_train_00000003.jpg'): 9 answers; VizWiz has 10"),
+        Case("evaluate: a plain pickle", (*evaluate, str(p["plain"])),
+             "plain.pkl: not a readable PyTorch checkpoint: damaged, or another kind of file (a "
+             "plain pickle file, not one written by torch.save)"),
+        Case("export: NaN tolerance",
+             ("-m", "export", str(p["empty"]), "--format", "onnx", "--max-abs-diff", "nan"),
+             "--max-abs-diff: expected a finite number, got nan", argparse=True),
         Case("train: unknown device", (*train("a"), "--device", "bogus"), "--device 'bogus'"),
         Case("train: cuda without a GPU", (*train("b"), "--device", "cuda"), "no CUDA device"),
         Case("train: fewer samples than a batch",
@@ -147,9 +249,7 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[Case, subprocess.CompletedProc
     return {case.name: (case, result) for case, result in zip(cases, done, strict=True)}
 
 
-NAMES = [case.name for case in _cases(dict.fromkeys(
-    ("empty", "noise", "pickled", "folder", "results", "full", "blank", "recipe"), Path("/x")
-))]
+NAMES = [case.name for case in _cases(dict.fromkeys(FILES, Path("/x")))]
 
 
 @pytest.mark.parametrize("name", NAMES)

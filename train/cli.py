@@ -9,14 +9,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from train.errors import EXTRA_USER_ERRORS, TrainError
+from train.errors import NonFiniteLossError, TrainError
 from train.loss_names import KD_LOSSES
 from train.recipe import RUNTIME_OPTIONS, apply_recipe, command_actions
-from vqa.cli import NON_NEG_FLOAT, NON_NEG_INT, POS_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
+from vqa.cli import (
+    EXIT_STATUS,
+    NON_NEG_FLOAT,
+    NON_NEG_INT,
+    POS_FLOAT,
+    POS_INT,
+    UNIT_FLOAT,
+    HelpFormatter,
+)
+from vqa.configs import BEIT3_VOCAB_SIZE, DEFAULT_NUM_ANSWERS
 from vqa.errors import run_main
 
 DEFAULT_WORKERS = min(4, max(0, (os.cpu_count() or 1) - 1))
@@ -91,7 +101,8 @@ def _training_options(add: _Adder, command: str) -> None:
     add("--tokenizer", help="SentencePiece model (BEiT-3's beit3.spm); easy-VQA trains one")
     add("--text-len", type=POS_INT, default=64, help="question tokens incl. bos/eos")
     add("--answers", help="answer list file (one a line); default: built from train")
-    add("--num-answers", type=POS_INT, default=3129, help="answers kept from VizWiz train")
+    add("--num-answers", type=POS_INT, default=DEFAULT_NUM_ANSWERS,
+        help="answers kept from VizWiz train")
     add("--img-size", type=POS_INT, help="input resolution (default: the arch's)")
     add("--out", help="run folder for best.pth, last.pth, log.jsonl; required unless --resume")
     add("--resume", help="continue the run in this folder with its own settings")
@@ -174,6 +185,7 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
         prog="python -m train",
         description="Finetune, distil, evaluate and size BEiT-3 VQA models. User errors end "
         "with one line and exit code 2 (--debug or VQA_DEBUG=1 shows the traceback).",
+        epilog=EXIT_STATUS,
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for command, text, description in (
@@ -234,8 +246,9 @@ def build_parser(explicit_only: bool = False) -> argparse.ArgumentParser:
     add = _Adder(p, explicit_only)
     add("arch", nargs="*", help="configurations (default: all)")
     add("--img-size", type=POS_INT, help="default: each arch's")
-    add("--num-answers", type=POS_INT, help="default: 3129")
-    add("--vocab-size", type=POS_INT, help="text embedding rows (default: BEiT-3's 64010)")
+    add("--num-answers", type=POS_INT, help=f"default: {DEFAULT_NUM_ANSWERS}")
+    add("--vocab-size", type=POS_INT,
+        help=f"text embedding rows (default: BEiT-3's {BEIT3_VOCAB_SIZE})")
     add("--text-len", type=POS_INT, default=64, help="question tokens counted in GMACs")
     add("--json", action="store_true", default=False, help="JSON instead of a table")
     add("--debug", action="store_true", default=False, help="show the traceback of an error")
@@ -250,6 +263,7 @@ def _training_args(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Na
         for name in ("data", "arch", "out") + (("teacher",) if args.command == "distill" else ()):
             if getattr(args, name) is None:
                 raise TrainError(f"{args.command}: --{name.replace('_', '-')} is required")
+        _check_sizes(args)
         return args
     out = Path(args.resume)
     if args.out is not None and Path(args.out) != out:
@@ -276,6 +290,42 @@ def _training_args(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Na
     if unknown:
         raise TrainError(f"{out / 'run.json'}: unknown settings {', '.join(unknown)}")
     return argparse.Namespace(**{**known, **settings})
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Refuse an image size whose activations cannot fit here, before anything is built."""
+    from vqa.configs import get_config
+    from vqa.limits import check_image_size
+
+    try:
+        config = get_config(args.arch, img_size=args.img_size)
+    except ValueError:
+        return  # an unknown arch or a size off the patch grid: the model's builder names it
+    check_image_size(config.img_size, config.patch_size, config.num_heads, args.batch_size,
+                     args.text_len)
+
+
+def _restart(argv: Sequence[str], settings: argparse.Namespace) -> str:
+    """The command that starts a diverged run again with half its learning rate.
+
+    A resumed run keeps its settings, the learning rate among them, so the way on is a new run
+    in the same folder: the command given, with a lower --lr and --overwrite.
+    """
+    lr = settings.lr / 2
+    if settings.resume:
+        return (
+            f"a resumed run keeps its --lr ({settings.lr:g}): start it again with its settings "
+            f"(in {Path(settings.resume) / 'run.json'}), --lr {lr:g} and --overwrite"
+        )
+    words, skip = ["python", "-m", "train"], False
+    for word in argv:
+        if skip or word in ("--lr", "--overwrite"):
+            skip = word == "--lr"
+            continue
+        if not word.startswith("--lr="):
+            words.append(word)
+    words += ["--lr", f"{lr:g}", "--overwrite"]
+    return f"to start again with half the learning rate: {shlex.join(words)}"
 
 
 def _describe(args: argparse.Namespace) -> None:
@@ -311,7 +361,11 @@ def _main(argv: list[str]) -> int:
     if args.command in ("finetune", "distill"):
         from train.run import run_training
 
-        run_training(args.command, _training_args(args, argv))
+        settings = _training_args(args, argv)
+        try:
+            run_training(args.command, settings)
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(f"{err}; {_restart(argv, settings)}") from None
     elif args.command == "evaluate":
         from train.evaluate import run_evaluate
 
@@ -323,4 +377,4 @@ def _main(argv: list[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; a user error ends with one line on stderr and exit code 2."""
-    return run_main(_main, argv, user_errors=EXTRA_USER_ERRORS)
+    return run_main(_main, argv)

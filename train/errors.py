@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from vqa.errors import UserError
-from vqa.metrics import MetricInputError
 
 
 class TrainError(UserError):
@@ -13,6 +12,3 @@ class TrainError(UserError):
 class NonFiniteLossError(TrainError):
     """The loss became NaN or infinite; training stopped without saving that step."""
 
-
-# Error classes outside vqa.errors' hierarchy that still describe a user mistake.
-EXTRA_USER_ERRORS: tuple[type[BaseException], ...] = (MetricInputError,)

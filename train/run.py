@@ -11,7 +11,7 @@ from typing import Any
 from train import distributed
 from train.components import build
 from train.distributed import Dist, broadcast_object
-from train.errors import EXTRA_USER_ERRORS, TrainError
+from train.errors import TrainError
 from train.loop import Trainer
 from train.state import (
     BEST,
@@ -38,7 +38,7 @@ def on_main(ctx: Dist, action: Callable[[], Any]) -> None:
         try:
             action()
         except Exception as err:
-            error = user_message(err, EXTRA_USER_ERRORS)
+            error = user_message(err)
             if error is None:
                 raise
     error = broadcast_object(ctx, error)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from vqa.configs import DEFAULT_NUM_ANSWERS
 from vqa.errors import UserError
 from vqa.io import atomic_write_text
 from vqa.metrics import normalize_answer
@@ -86,7 +87,7 @@ class AnswerVocab:
     def build(
         cls,
         answer_lists: Iterable[Sequence[str]],
-        top_k: int = 3129,
+        top_k: int = DEFAULT_NUM_ANSWERS,
         normalize: bool = False,
     ) -> AnswerVocab:
         """The top_k answers most often given over all annotators of all questions.

@@ -96,17 +96,49 @@ class Bundle:
         return sum(entry["bytes"] for entry in self.manifest["files"].values())
 
     def answers(self) -> list[str]:
+        """The answer list, checked as the trainer checks it (no blank or duplicate answer) and
+        against the manifest's count and index of "unanswerable"."""
+        from vqa.answers import UNANSWERABLE, AnswerVocab, AnswerVocabError
+
         path = self.path / self.manifest["answers"]["file"]
-        answers = path.read_text("utf-8").splitlines()
-        if len(answers) != self.manifest["answers"]["count"]:
+        try:
+            answers = AnswerVocab.load(path).answers
+        except AnswerVocabError as err:
+            raise BundleError(str(err)) from None
+        expected = self.manifest["answers"]
+        if len(answers) != expected["count"]:
             raise BundleError(
-                f"{path}: {len(answers)} answers, the manifest says "
-                f"{self.manifest['answers']['count']}"
+                f"{path}: {len(answers)} answers, the manifest says {expected['count']}"
+            )
+        index = answers.index(UNANSWERABLE) if UNANSWERABLE in answers else None
+        if expected.get("unanswerable_index", index) != index:
+            raise BundleError(
+                f"{path}: {UNANSWERABLE!r} is at index {index}, the manifest says "
+                f"{expected['unanswerable_index']}"
             )
         return answers
 
     def tokenizer_path(self) -> Path:
         return self.path / self.manifest["tokenizer"]["file"]
+
+    def check_contents(self) -> None:
+        """Open the answers and the tokenizer as a runtime will, so that a bad one is named
+        before anything runs (read_bundle checks only that the files match the manifest)."""
+        from vqa.tokenizer import BOS_ID, EOS_ID, ID_OFFSET, PAD_ID, UNK_ID, Tokenizer
+
+        self.answers()
+        recorded = self.manifest["tokenizer"]
+        ids = {"bos_id": BOS_ID, "pad_id": PAD_ID, "eos_id": EOS_ID, "unk_id": UNK_ID,
+               "id_offset": ID_OFFSET}
+        wrong = {key: recorded[key] for key, value in ids.items() if recorded[key] != value}
+        if wrong:
+            raise BundleError(
+                f"{self.path / MANIFEST_NAME}: tokenizer ids {wrong} differ from BEiT-3's {ids}"
+            )
+        try:
+            Tokenizer(self.tokenizer_path(), recorded["max_len"])
+        except UserError as err:
+            raise BundleError(str(err)) from None
 
 
 def _outside(folder: Path, name: str) -> str | None:

@@ -97,6 +97,10 @@ def _unreadable(path: Path, err: BaseException) -> CheckpointError:
     reason = found.group(1).strip() if found else text.strip().split(". ")[0].splitlines()[0]
     if not reason or "weights_only" in reason:
         reason = type(err).__name__
+    with open(path, "rb") as f:
+        head = f.read(3)
+    if head[:1] == b"\x80" and head[2:3] != b"\x8a":  # not the pickled long of pre-1.6 torch files
+        reason = "a plain pickle file, not one written by torch.save"
     return CheckpointError(
         f"{path}: not a readable PyTorch checkpoint: damaged, or another kind of file ({reason})"
     )
@@ -104,7 +108,9 @@ def _unreadable(path: Path, err: BaseException) -> CheckpointError:
 
 def _torch_load(path: Path, trust_pickle: bool) -> Any:
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace]), warnings.catch_warnings():
+            # A plain pickle makes torch warn about its protocol before failing; the error says it.
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             try:
                 return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
             except RuntimeError as err:

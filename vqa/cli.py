@@ -7,22 +7,40 @@ user errors go through `vqa.errors.run_main` (one line, exit code 2).
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import Any
 
-from vqa.errors import DEBUG_ENV, DEBUG_FLAG
+from vqa.errors import (
+    CHECK_FAILED_EXIT,
+    DEBUG_ENV,
+    DEBUG_FLAG,
+    INTERRUPTED_EXIT,
+    USER_ERROR_EXIT,
+)
+
+EXIT_STATUS = (
+    f"exit status: 0 done; {USER_ERROR_EXIT} the input was bad (a flag, a file, a bundle, data, "
+    "a full disk, an output that cannot be written): one 'error: ...' line on stderr naming "
+    f"the culprit, nothing half-written; {CHECK_FAILED_EXIT} the run worked but a measured "
+    "check failed: one 'failed: ...' line on stderr, the outputs kept and named; "
+    f"{INTERRUPTED_EXIT} interrupted (Ctrl-C or SIGTERM). See docs/errors.md."
+)
 
 
 def number(
     kind: Callable[[str], Any], low: float, high: float | None = None, *, open_low: bool = False
 ) -> Callable[[str], Any]:
-    """An argparse type: `kind(text)` within [low, high] (or (low, high] with `open_low`)."""
+    """An argparse type: `kind(text)` within [low, high] (or (low, high] with `open_low`);
+    never NaN or infinite, which no option means and which every comparison lets through."""
 
     def parse(text: str) -> Any:
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+            raise argparse.ArgumentTypeError(_not_a(kind, text)) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if value < low or (open_low and value == low) or (high is not None and value > high):
             bound = f"> {low}" if open_low else f">= {low}"
             if high is not None:
@@ -31,6 +49,15 @@ def number(
         return value
 
     return parse
+
+
+def _not_a(kind: Callable[[str], Any], text: str) -> str:
+    """Why `text` is no value of `kind`: a whole number is expected, or a number at all."""
+    try:
+        float(text)
+    except ValueError:
+        return f"expected a number, got {text!r}"
+    return f"expected a whole number, got {text}"
 
 
 POS_INT = number(int, 1)

@@ -1,10 +1,14 @@
-"""One way every command ends a user mistake: one line naming the culprit, exit code 2.
+"""How every command ends: the exit codes and the one line that says why (docs/errors.md).
 
-A user mistake is a bad flag value, a missing or malformed file, bad data or an impossible
-combination of options. Every error class that describes one derives from `UserError` (or is
-passed to `run_main` as a user error), and `run_main` turns it into `error: <message>` on
-stderr and exit code 2, never a traceback. `--debug` on the command line or `VQA_DEBUG=1` in the
-environment shows the traceback as well. Anything else is a bug and keeps its traceback.
+0: done. 2: the user's input was bad (a flag, a file, a bundle, data, a full disk, a read-only
+output): one line `error: <culprit>: <problem>` on stderr, nothing half-written. 1: the run worked
+but a measured check failed (export parity, a benchmark target): one line `failed: ...` on
+stderr, the outputs kept. 130: interrupted (Ctrl-C or SIGTERM).
+
+Every error class that describes a user mistake derives from `UserError`, wherever it is
+defined, so that no command keeps its own list; `run_main` turns one into its line and exit code
+2, never a traceback. `--debug` on the command line or `VQA_DEBUG=1` in the environment shows the
+traceback as well. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +26,7 @@ from pathlib import Path
 DEBUG_ENV = "VQA_DEBUG"
 DEBUG_FLAG = "--debug"
 USER_ERROR_EXIT = 2
+CHECK_FAILED_EXIT = 1
 INTERRUPTED_EXIT = 130
 # Less free space than this after a failed write: the write failed because the disk is full.
 LOW_SPACE_BYTES = 1 << 20
@@ -88,18 +95,26 @@ def one_line(err: BaseException) -> str:
     return " ".join(text.split()) or type(err).__name__
 
 
-def user_message(
-    err: BaseException, user_errors: tuple[type[BaseException], ...] = ()
-) -> str | None:
+def user_message(err: BaseException) -> str | None:
     """The one line a user sees for `err`, or None when `err` is a bug (keep its traceback)."""
     if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
             return str(NoSpaceError(err.filename or "the disk"))
         reason = err.strerror or one_line(err)
         return f"{err.filename}: {reason}" if err.filename else reason
-    if isinstance(err, (UserError, *user_errors)):
+    if isinstance(err, UserError):
         return one_line(err)
     return None
+
+
+def check_failed(message: str) -> int:
+    """Say on stderr that a measured check failed (`failed: <message>`); returns exit code 1."""
+    print(f"failed: {' '.join(message.split())}", file=sys.stderr)
+    return CHECK_FAILED_EXIT
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def debug_requested(argv: Sequence[str]) -> bool:
@@ -110,27 +125,32 @@ def debug_requested(argv: Sequence[str]) -> bool:
 def run_main(
     main: Callable[[list[str]], int | None],
     argv: Sequence[str] | None = None,
-    *,
-    user_errors: tuple[type[BaseException], ...] = (),
 ) -> int:
     """Run a command's `main(argv)` and turn user errors into one line and exit code 2.
 
-    `user_errors` names further error classes (defined outside `vqa`) that describe user
-    mistakes. Ctrl-C ends with 130 and one line. argparse's own usage errors keep its two lines
-    (usage, then the error) and exit code 2.
+    Ctrl-C, and SIGTERM where the command set no handler of its own, end with 130 and one line
+    (cleaning up as for Ctrl-C). argparse's own usage errors keep its two lines (usage, then the
+    error) and exit code 2.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = debug_requested(argv)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if on_main_thread else None
+    if previous == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         return main(argv) or 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED_EXIT
     except Exception as err:
-        message = user_message(err, user_errors)
+        message = user_message(err)
         if message is None:
             raise
         if debug:
             traceback.print_exc()
         print(f"error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
+    finally:
+        if previous == signal.SIG_DFL and signal.getsignal(signal.SIGTERM) is _interrupt:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from vqa.errors import no_space
+from vqa.errors import UserError, no_space
 
 
 @contextmanager
@@ -61,6 +61,21 @@ def folder_lock(folder: str | os.PathLike[str]) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def check_writable(folder: str | os.PathLike[str], name: str) -> None:
+    """Raise UserError naming `name` when no file can be made in `folder` (or, while it does
+    not exist, in its nearest existing parent): a read-only file system, no permission, a file
+    in the way. Checked before a long run, so that it does not fail at its last step."""
+    folder = Path(folder)
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{name} {folder}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        raise UserError(f"{name} {folder}: cannot write in {existing} ({err.strerror})") from None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

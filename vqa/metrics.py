@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from vqa._contractions import CONTRACTIONS
+from vqa.errors import UserError
 
 # In the official order (the order does not change results, but keeps the code comparable).
 PUNCTUATION: tuple[str, ...] = tuple(';/[]"{}()=+\\_-><@`,?!')
@@ -47,7 +48,7 @@ _PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _PERIOD_LIMIT = int(re.UNICODE)
 
 
-class MetricInputError(ValueError):
+class MetricInputError(UserError):
     """Predictions or annotations that cannot be scored; the message names the file or image."""
 
 

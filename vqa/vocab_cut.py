@@ -31,6 +31,7 @@ import sentencepiece as spm
 import torch
 from sentencepiece import sentencepiece_model_pb2 as model_pb2
 
+from vqa.errors import UserError
 from vqa.tokenizer import ID_OFFSET, Tokenizer, TokenizerError
 
 _Piece = model_pb2.ModelProto.SentencePiece
@@ -85,7 +86,7 @@ HELD_BACK_SENTENCES = (
 text the cut did not see, for the share that the cut vocabulary segments differently."""
 
 
-class VocabCutError(ValueError):
+class VocabCutError(UserError):
     """A cut that cannot be made as asked; the message names the file or data and why."""
 
 

@@ -2,16 +2,19 @@
 
 The images are real JPEGs of coloured shapes on plain backgrounds (a model can learn to read
 them); the annotations are real VizWiz-format JSON with every answer type, confidence values,
-empty-string and "unanswerable" answers, and answer-less test entries.
+empty-string and "unanswerable" answers, and answer-less test entries. A fixture is written into a
+hidden folder beside `VizWiz` and moved into place when complete, so a run that is stopped leaves
+no half-made `VizWiz` behind (and the next run removes what it left).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,9 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageFilter
 
 from vqa.cli import NON_NEG_INT, POS_INT, HelpFormatter, add_debug_flag
-from vqa.data.vizwiz import ANSWER_CONFIDENCES, SPLITS, split_paths
+from vqa.data.vizwiz import ANSWER_CONFIDENCES, ANSWERS_PER_QUESTION, SPLITS, split_paths
 from vqa.errors import UserError, run_main
-from vqa.io import atomic_write_bytes
+from vqa.limits import MAX_FIXTURE_SIDE, check_fixture_size
 
 COLORS = {
     "red": (220, 30, 30),
@@ -31,8 +34,8 @@ COLORS = {
 }
 SHAPES = ("circle", "rectangle", "triangle")
 KINDS = ("color", "shape", "yes/no", "number", "unanswerable")
-NUM_ANSWERS = 10
 MIN_SIDE = 16
+PARTIAL = ".VizWiz.partial-"
 
 
 def write_vizwiz_fixture(
@@ -56,30 +59,72 @@ def write_vizwiz_fixture(
             f"--img-size {img_size[0]} {img_size[1]}: images must be at least "
             f"{MIN_SIDE} x {MIN_SIDE} pixels"
         )
+    check_fixture_size(*img_size)
     if min(n_train, n_val, n_test) < 0:
         raise UserError("entry counts cannot be negative")
-    vizwiz_dir = Path(root) / "VizWiz"
+    root = Path(root)
+    vizwiz_dir = root / "VizWiz"
+    if vizwiz_dir.exists() and not vizwiz_dir.is_dir():
+        raise UserError(f"{vizwiz_dir}: is a file, not a folder")
     if vizwiz_dir.is_dir() and any(vizwiz_dir.iterdir()) and not overwrite:
         raise UserError(
             f"{vizwiz_dir}: holds files already (maybe a real VizWiz copy); pass --overwrite to "
             "replace them or choose an empty folder"
         )
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned(root)
+    stage = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}{os.getpid()}-", dir=root))
+    try:
+        stage.chmod(0o755)  # mkdtemp's 0o700 would stay on the VizWiz folder
+        _write_splits(stage, (n_train, n_val, n_test), img_size, seed)
+        if vizwiz_dir.is_dir() and any(vizwiz_dir.iterdir()):  # --overwrite: file by file
+            for file in sorted(p for p in stage.rglob("*") if p.is_file()):
+                target = vizwiz_dir / file.relative_to(stage)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(file, target)
+        else:
+            os.replace(stage, vizwiz_dir)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return vizwiz_dir
+
+
+def _write_splits(
+    folder: Path, counts: tuple[int, int, int], img_size: tuple[int, int], seed: int
+) -> None:
+    """Annotations and images of every split, into `folder` laid out as `VizWiz`."""
     rng = random.Random(seed)
-    for split, count in zip(SPLITS, (n_train, n_val, n_test), strict=True):
-        annotation_file, image_dir = split_paths(vizwiz_dir, split)
+    for split, count in zip(SPLITS, counts, strict=True):
+        annotation_file, image_dir = split_paths(folder, split)
         image_dir.mkdir(parents=True, exist_ok=True)
         entries = []
         for i in range(count):
             name = f"VizWiz_{split}_{i:08d}.jpg"
             image, entry = _make_example(rng, KINDS[i % len(KINDS)], img_size)
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=90)
-            atomic_write_bytes(image_dir / name, buffer.getvalue())
+            image.save(image_dir / name, format="JPEG", quality=90)
             if split == "test":  # VizWiz test entries carry no ground truth
                 entry = {"question": entry["question"]}
             entries.append({"image": name, **entry})
-        atomic_write_bytes(annotation_file, json.dumps(entries, indent=1).encode("utf-8"))
-    return vizwiz_dir
+        annotation_file.parent.mkdir(parents=True, exist_ok=True)
+        annotation_file.write_text(json.dumps(entries, indent=1), "utf-8")
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Remove the hidden folders of fixture runs that were stopped (their process is gone)."""
+    for partial in root.glob(f"{PARTIAL}*"):
+        pid = partial.name.removeprefix(PARTIAL).split("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(partial, ignore_errors=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _make_example(
@@ -93,7 +138,7 @@ def _make_example(
         noise = Image.frombytes("L", (width, height), rng.randbytes(width * height))
         image = noise.filter(ImageFilter.GaussianBlur(3)).convert("RGB")
         answers = ["unanswerable"] * rng.randint(6, 8)
-        answers += [""] * (NUM_ANSWERS - len(answers))
+        answers += [""] * (ANSWERS_PER_QUESTION - len(answers))
         rng.shuffle(answers)
         return image, _entry(rng, "what is this?", answers, "unanswerable", answerable=0)
 
@@ -116,9 +161,9 @@ def _make_example(
         truth = "yes" if asked == color else "no"
     else:
         question, truth, answer_type = "how many shapes are there?", str(n_shapes), "number"
-    answers = [truth] * rng.randint(7, NUM_ANSWERS)
+    answers = [truth] * rng.randint(7, ANSWERS_PER_QUESTION)
     stray = ("", "unsure", "unanswerable")
-    answers += [rng.choice(stray) for _ in range(NUM_ANSWERS - len(answers))]
+    answers += [rng.choice(stray) for _ in range(ANSWERS_PER_QUESTION - len(answers))]
     rng.shuffle(answers)
     return image, _entry(rng, question, answers, answer_type, answerable=1)
 
@@ -169,8 +214,8 @@ def _main(argv: list[str]) -> int:
                         help="test entries (image and question only, as VizWiz test)")
     parser.add_argument("--img-size", type=POS_INT, nargs=2, default=(48, 40),
                         metavar=("W", "H"),
-                        help=f"base image size in pixels, each side >= {MIN_SIDE}; images vary "
-                        "around it (default: 48 40)")
+                        help=f"base image size in pixels, each side >= {MIN_SIDE} and <= "
+                        f"{MAX_FIXTURE_SIDE}; images vary around it (default: 48 40)")
     parser.add_argument("--seed", type=NON_NEG_INT, default=0,
                         help="the same seed writes the same files")
     parser.add_argument("--overwrite", action="store_true",

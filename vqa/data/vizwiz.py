@@ -21,6 +21,7 @@ from vqa.errors import UserError
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
+ANSWERS_PER_QUESTION = 10
 ANSWER_CONFIDENCES = ("yes", "maybe", "no")
 ANNOTATIONS_DIR = "VizWizAnnotations"
 
@@ -150,6 +151,11 @@ def _parse_entry(entry: Any, folder: Path, answers_required: bool) -> VQASample:
 def _parse_answers(answers: Any) -> tuple[str, ...]:
     if not isinstance(answers, list) or not answers:
         raise _BadEntry("'answers' must be a non-empty list")
+    if len(answers) != ANSWERS_PER_QUESTION:
+        raise _BadEntry(
+            f"{len(answers)} answers; VizWiz has {ANSWERS_PER_QUESTION} a question, which the "
+            "official metric averages over"
+        )
     texts = []
     for j, answer in enumerate(answers):
         if not isinstance(answer, dict) or not isinstance(answer.get("answer"), str):
