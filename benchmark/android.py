@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmark.inputs import DataSelection, DataSpecError
+from benchmark.inputs import DataSelection
 
 DEFAULT_PACKAGE = "org.vizwiz.vqa"
 DEFAULT_ACTIVITY = ".BenchmarkActivity"
@@ -319,11 +319,8 @@ def run(
 ) -> int:
     """Each bundle in turn; 1 when one failed (the others still run), 0 otherwise."""
     from benchmark.report import write_report
-    from benchmark.results import ResultsError, ResultsFile
-    from benchmark.samples import SamplesError
-    from vqa.bundle import BundleError
+    from benchmark.results import ResultsFile
     from vqa.errors import UserError
-    from vqa.metrics import MetricInputError
 
     adb = Adb(args.adb, args.serial, runner)
     options = AndroidOptions(
@@ -346,7 +343,7 @@ def run(
         try:
             spec = DataSelection.parse(args.data, args.data_split, args.limit)
             data = stage_samples(spec, local_dir / "samples", f"{options.remote_dir}/samples")
-        except (DataSpecError, SamplesError, OSError, ValueError) as err:
+        except UserError as err:
             print(f"error: --data {args.data}: {err}", file=sys.stderr)
             return 2
         data.checkpoint = args.checkpoint
@@ -364,8 +361,7 @@ def run(
     for bundle in args.bundles:
         try:
             rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep, data=data)
-        except (AdbError, BundleError, ResultsError, SamplesError, MetricInputError,
-                UserError) as err:
+        except (AdbError, UserError) as err:
             print(f"error: {bundle}: {err}", file=sys.stderr)
             failed += 1
             continue

@@ -10,8 +10,18 @@ import sys
 from pathlib import Path
 
 from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter
-from vqa.errors import UserError, one_line, user_message
+from vqa.errors import CHECK_FAILED_EXIT, INTERRUPTED_EXIT, UserError, check_failed
 from vqa.progress import PROGRESS_ENV
+
+EPILOG = (
+    "exit status: 0 every target measured (or skipped, said in its row); 2 bad input (a flag, "
+    "a bundle that is missing, does not match its manifest or holds a bad tokenizer or answer "
+    "list, --data, --out): one 'error: ...' line on stderr naming the file, nothing measured; "
+    f"{CHECK_FAILED_EXIT} a target failed while measured (its runtime could not load or run the "
+    "model): one 'failed: ...' line on stderr, every row kept in --out; "
+    f"{INTERRUPTED_EXIT} interrupted (Ctrl-C or SIGTERM), the rows finished so far kept. "
+    "See docs/errors.md."
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -24,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "loading, file sizes; with --data also accuracy through the runtime (official VizWiz "
         "metric, agreement with PyTorch fp32). PyTorch eager fp32 and dynamic-int8 baselines "
         "come from each bundle's source checkpoint. Rows go to a JSON-lines file.",
+        epilog=EPILOG,
         formatter_class=HelpFormatter,
     )
     parser.add_argument("bundles", type=Path, nargs="*", metavar="BUNDLE",
@@ -51,7 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--warmup", type=NON_NEG_INT, default=10,
                         help="untimed runs after the first")
     parser.add_argument("--threads", type=POS_INT,
-                        help="threads of every runtime (default: all CPUs)")
+                        help="threads of every runtime, at most the CPUs this process may run "
+                        "on (default: all of them)")
     parser.add_argument(
         "--eval-batch", type=POS_INT, default=8,
         help="batch of the accuracy pass where the format allows",
@@ -128,13 +140,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """0 when every bundle row is ok or skipped, 1 when a row is an error, 2 on bad usage (one
+    """0 when every bundle row is ok or skipped, 1 when a row is an error, 2 on bad input (one
     line, see vqa.errors), 130 on ^C or SIGTERM (rows kept, measuring processes stopped)."""
     from benchmark.device import available_cpus
     from benchmark.harness import Harness, RunOptions
     from benchmark.inputs import DataSelection
     from benchmark.report import markdown_table, write_report
     from benchmark.results import ResultsFile
+    from vqa.bundle import read_bundle
+    from vqa.limits import check_threads
 
     if not args.bundles and args.checkpoint is None:
         raise UserError("give bundle folders, or --checkpoint for baselines alone")
@@ -146,11 +160,15 @@ def run(args: argparse.Namespace) -> int:
             f"--out {out}: holds results already; pass --append to add rows to it or "
             "--overwrite to replace them"
         )
+    if args.threads is not None:
+        check_threads(args.threads, available_cpus())
     if args.no_progress:
         os.environ[PROGRESS_ENV] = "0"
     data = (
         DataSelection.parse(args.data, args.split, args.limit, args.skip_bad) if args.data else None
     )
+    for path in args.bundles:  # a broken bundle is the user's: named before anything runs
+        read_bundle(path).check_contents()
     options = RunOptions(
         bundles=args.bundles,
         work_dir=args.work_dir or out.with_name(out.stem + "_files"),
@@ -179,17 +197,18 @@ def run(args: argparse.Namespace) -> int:
         Harness(options, results).run()
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(results.added)} rows kept in {out}", file=sys.stderr)
-        code = 130
-    except (OSError, ValueError) as err:
-        message = user_message(err) or one_line(err)
-        print(f"error: {message}", file=sys.stderr)
-        code = 2
+        code = INTERRUPTED_EXIT
     finally:
         signal.signal(signal.SIGTERM, previous)
     if results.added:
         print(markdown_table(results.added))
     if args.report and results.added:
         print(f"report: {write_report(results.added, args.report)}", file=sys.stderr)
-    if code == 0 and any(row["status"] == "error" for row in results.added):
-        code = 1
+    failed = [row for row in results.added if row["status"] == "error"]
+    if code == 0 and failed:
+        code = check_failed(
+            f"{len(failed)} of {len(results.added)} targets: "
+            + "; ".join(f"{row['label']}: {row['error'].splitlines()[0]}" for row in failed)
+            + f" (rows in {out})"
+        )
     return code

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -48,9 +50,11 @@ from export.source import Source, load_source
 from export.staging import check_replaceable, clean_stale, publish, staged
 from export.vocab import apply_vocab_cut
 from vqa.bundle import BundleError, read_bundle, write_manifest
-from vqa.errors import no_space
+from vqa.errors import no_space, user_message
 
 Log = Callable[[str], None]
+# Beside the bundle's name: the files of an export whose parity check failed, kept to inspect.
+PARITY_FAILED_SUFFIX = ".parity-failed"
 
 
 @dataclass
@@ -262,9 +266,13 @@ def _export_one(
                 artifact.runtime.update(job.spec.check(stage, artifact, settings))
                 log(f"static checks passed in {time.perf_counter() - step:.1f} s")
             step = time.perf_counter()
-            parity = _parity(
-                job.spec, stage, artifact, settings, inputs, reference, thresholds, log
-            )
+            try:
+                parity = _parity(
+                    job.spec, stage, artifact, settings, inputs, reference, thresholds, log
+                )
+            except ParityError as err:
+                result.path = keep_failed(stage, final)
+                raise ParityError(f"{err}; the exported files are kept in {result.path}") from None
             log(f"parity checked in {time.perf_counter() - step:.1f} s")
             result.status = parity["status"]
             if parity["status"] == "passed":
@@ -288,12 +296,22 @@ def _export_one(
             traceback.print_exc()
         full = no_space(err, final.parent)
         if full is not None:
-            result.status, result.message = "failed", str(full)
-            log(f"FAILED: {full}")
-            return result
+            raise full from err  # no later bundle fits either: the run ends as a user error
+        if isinstance(err, OSError) and user_message(err) is not None:
+            raise  # the output folder cannot be written (read-only, permissions)
         result.status, result.message = "failed", f"{type(err).__name__}: {err}"
         log(f"FAILED: {type(err).__name__}: {err} (run with --debug for the traceback)")
     return result
+
+
+def keep_failed(stage: Path, final: Path) -> Path:
+    """Move the files of an export that failed its parity check to `<bundle>.parity-failed`
+    (replacing one left by an earlier failed export), where the user can look at them."""
+    kept = final.with_name(final.name + PARITY_FAILED_SUFFIX)
+    if kept.is_dir() and not kept.is_symlink():
+        shutil.rmtree(kept)
+    os.replace(stage, kept)
+    return kept
 
 
 def _parity(

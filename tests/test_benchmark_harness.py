@@ -241,7 +241,9 @@ def test_easy_vqa_through_a_bundle(work, tmp_path):
     assert row["accuracy"]["agreement_fp32"] is None  # no baselines asked for
 
 
-def test_bad_bundles_become_error_rows(work, tmp_path):
+def test_broken_bundles_are_refused_and_an_unloadable_model_is_an_error_row(
+    work, tmp_path, capsys
+):
     onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
     tampered = shutil.copytree(onnx, tmp_path / "tampered")
     (tampered / "model.onnx").write_bytes(b"not the exported model")
@@ -250,13 +252,19 @@ def test_bad_bundles_become_error_rows(work, tmp_path):
     manifest = json.loads((broken / "manifest.json").read_text("utf-8"))
     write_manifest(broken, {**manifest, "files": describe_files(broken)})
     out = tmp_path / "bad.jsonl"
-    code = main([str(tmp_path / "absent"), str(tampered), str(broken), str(onnx),
-                 "--no-baselines", "--no-roofline", *FAST, "--out", str(out)])
+    for bad, expected in ((tmp_path / "absent", "no such bundle"),
+                          (tampered, "does not match the manifest")):
+        code = main([str(onnx), str(bad), "--no-baselines", "--no-roofline", *FAST,
+                     "--out", str(out)])
+        assert code == 2 and expected in capsys.readouterr().err
+        assert not out.exists()  # refused before anything was measured
+    code = main([str(broken), str(onnx), "--no-baselines", "--no-roofline", *FAST,
+                 "--out", str(out)])
     rows = {row["label"]: row for row in read_rows(out)}
     assert code == 1
-    assert rows["absent"]["status"] == "error" and "no such bundle" in rows["absent"]["error"]
-    assert "does not match the manifest" in rows["tampered"]["error"]
     assert rows["broken"]["status"] == "error" and "while loading" in rows["broken"]["error"]
+    last = capsys.readouterr().err.splitlines()[-1]
+    assert last.startswith("failed: ") and "broken: InvalidProtobuf" in last
     assert rows[onnx.name]["status"] == "ok"
 
 

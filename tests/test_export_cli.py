@@ -247,9 +247,9 @@ def test_a_full_disk_is_named_and_leaves_no_bundle(capsys, checkpoint, tmp_path,
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(export.manifest, "write_answers", disk_full)
-    code, out, _ = _run(capsys, checkpoint, "--format", "torchscript", "--parity-inputs", 2)
-    assert code == 1
-    assert f"FAILED: no space left on {tmp_path}" in out
+    code, _, err = _run(capsys, checkpoint, "--format", "torchscript", "--parity-inputs", 2)
+    assert code == 2  # a full disk is the user's to fix: exit 2 and one error line
+    assert err == f"error: no space left on {tmp_path}\n"
     assert not (tmp_path / "student-torchscript-fp32").exists() and _hidden(tmp_path) == []
 
 
