@@ -2,8 +2,8 @@
 per format: export time, model size, int8/fp32 size ratio (Core ML: int8/fp16) and parity.
 
 Targets: the int8/fp32 ratio <= 0.3 for TorchScript, ONNX and ExecuTorch, <= 0.55 for Core ML.
-The weights are random, so the logits are nearly flat and int8 top-1 agreement says little
-(STACK.md): the int8 exports run with --min-top1 0 and their figures are reported, not judged;
+The weights are random, so the logits are nearly flat and int8 top-1 agreement says little:
+the int8 exports run with --min-top1 0 and their figures are reported, not judged;
 fp32 exports keep the default thresholds. Takes 15-25 minutes and ~4 GB of memory on 2 cores.
 
     python scripts/bench_export.py [--arch beit3_base] [--img-size 480] [--parity-inputs 4]

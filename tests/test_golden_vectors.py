@@ -41,7 +41,7 @@ def _spm_file(name: str) -> Path:
         return GOLDEN / data["spm_file"]
     value = os.environ.get("BEIT3_SPM")
     if not value or not Path(value).is_file():
-        pytest.skip("BEIT3_SPM does not name the real BEiT-3 tokenizer (../shared/beit3.spm)")
+        pytest.skip("BEIT3_SPM does not name the real BEiT-3 tokenizer (beit3.spm)")
     return Path(value)
 
 

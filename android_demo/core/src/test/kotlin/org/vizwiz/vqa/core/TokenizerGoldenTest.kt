@@ -49,7 +49,7 @@ class TokenizerGoldenTest {
     @Test
     fun beit3ModelGivesTheGoldenIds() {
         val path = System.getenv("BEIT3_SPM")
-        assumeTrue("BEIT3_SPM does not name the real BEiT-3 tokenizer (../shared/beit3.spm): skipped", path != null && File(path).isFile)
+        assumeTrue("BEIT3_SPM does not name the real BEiT-3 tokenizer (beit3.spm): skipped", path != null && File(path).isFile)
         check("tokens_beit3.json", File(path!!))
     }
 
