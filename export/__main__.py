@@ -23,6 +23,9 @@ from vqa.cli import NON_NEG_FLOAT, POS_INT, UNIT_FLOAT, HelpFormatter
 from vqa.errors import check_failed, run_main
 from vqa.io import check_writable
 
+COREML_TARGET = "iOS17"
+COREML_INT4_TARGET = "iOS18"
+"""Core ML's default deployment target, and the one per-block 4-bit weights need."""
 # Libraries that log at import or per call what the progress lines already say.
 _QUIET_LOGGERS = ("coremltools", "torch.utils._pytree", "torch.onnx", "torchao")
 
@@ -46,7 +49,7 @@ def _int4_help() -> str:
     return (
         f"4-bit weights in blocks (ONNX: MatMulNBits, blocks of {ONNX_BLOCK}; ExecuTorch: XNNPACK "
         f"8-bit dynamic activations, 4-bit weights in groups of {EXECUTORCH_GROUP}; Core ML: "
-        f"per-block int4, blocks of {COREML_BLOCK}, iOS18); a model narrower than "
+        f"per-block int4, blocks of {COREML_BLOCK}, {COREML_INT4_TARGET}); a model narrower than "
         f"{INT4_MIN_BLOCKS} blocks gets blocks of {INT4_NARROW_BLOCK}; TorchScript has none"
     )
 
@@ -128,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--min-top1", type=UNIT_FLOAT, metavar="Y",
                        help="smallest top-1 agreement allowed (0-1), for every bundle of this run")
     parser.add_argument("--coreml-target", choices=DEPLOYMENT_TARGETS,
-                        help="Core ML minimum deployment target (default: iOS17; iOS18 with "
-                        "--int4, whose per-block 4-bit weights need it)")
+                        help=f"Core ML minimum deployment target (default: {COREML_TARGET}; "
+                        f"{COREML_INT4_TARGET} with --int4, whose per-block 4-bit weights need it)")
     vocab = parser.add_argument_group("vocabulary cut")
     vocab.add_argument("--vocab-from", metavar="DATA",
                        help="cut tokenizer and text embedding to the pieces the train and val "
@@ -208,7 +211,7 @@ def _main(argv: list[str]) -> int:
         max_abs_diff=args.max_abs_diff,
         min_top1=args.min_top1,
         coreml_deployment_target=args.coreml_target
-        or ("iOS18" if args.precision == "int4" else "iOS17"),
+        or (COREML_INT4_TARGET if args.precision == "int4" else COREML_TARGET),
         x86_vnni=args.x86_vnni,
         debug=args.debug,
         vocab_from=args.vocab_from,

@@ -35,6 +35,7 @@ COLORS = {
 SHAPES = ("circle", "rectangle", "triangle")
 KINDS = ("color", "shape", "yes/no", "number", "unanswerable")
 MIN_SIDE = 16
+DEFAULT_SIZE = (48, 40)
 PARTIAL = ".VizWiz.partial-"
 
 
@@ -43,7 +44,7 @@ def write_vizwiz_fixture(
     n_train: int = 12,
     n_val: int = 8,
     n_test: int = 4,
-    img_size: tuple[int, int] = (48, 40),
+    img_size: tuple[int, int] = DEFAULT_SIZE,
     seed: int = 0,
     overwrite: bool = False,
 ) -> Path:
@@ -212,10 +213,11 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--n-val", type=NON_NEG_INT, default=8, help="val entries")
     parser.add_argument("--n-test", type=NON_NEG_INT, default=4,
                         help="test entries (image and question only, as VizWiz test)")
-    parser.add_argument("--img-size", type=POS_INT, nargs=2, default=(48, 40),
+    parser.add_argument("--img-size", type=POS_INT, nargs=2, default=DEFAULT_SIZE,
                         metavar=("W", "H"),
                         help=f"base image size in pixels, each side >= {MIN_SIDE} and <= "
-                        f"{MAX_FIXTURE_SIDE}; images vary around it (default: 48 40)")
+                        f"{MAX_FIXTURE_SIDE}; images vary around it (default: "
+                        f"{DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]})")
     parser.add_argument("--seed", type=NON_NEG_INT, default=0,
                         help="the same seed writes the same files")
     parser.add_argument("--overwrite", action="store_true",
