@@ -148,8 +148,8 @@ def plan(request: ExportRequest, log: Log) -> list[_Job]:
     coreml_int4 = any(job.spec.name == "coreml" and job.precision == "int4" for job in jobs)
     if coreml_int4 and request.coreml_deployment_target in ("iOS16", "iOS17"):
         raise ExportError(
-            f"--coreml-target {request.coreml_deployment_target}: Core ML 4-bit weights (int4 "
-            "in blocks of 32) need iOS18; pass --coreml-target iOS18"
+            f"--coreml-target {request.coreml_deployment_target}: Core ML 4-bit weights "
+            "(per-block int4) need iOS18; pass --coreml-target iOS18"
         )
     if not jobs:
         raise ExportError(f"no format can export {request.precision}")
