@@ -209,6 +209,7 @@ def _plot_accuracy_vs_latency(rows, names, path: Path, plt) -> bool:
         i
         for i, r in enumerate(rows)
         if r["status"] == "ok" and _get(r, "accuracy", "overall") is not None
+        and r.get("latency_ms")  # rows on emulated kernels have no latency
     ]
     if not chosen:
         return False
@@ -337,6 +338,7 @@ def write_report(rows: Sequence[dict[str, Any]], out_dir: str | Path) -> Path:
             (out / PLOTS[key]).unlink(missing_ok=True)
             why = "timed runs" if key == "latency" else "accuracy (run with --data)"
             text.append(f"No plot: no row has {why}.\n")
+    text.append(kernels_table(rows))
     text.append(_details(rows))
     report = out / "report.md"
     atomic_write_text(report, "\n".join(text))
@@ -384,6 +386,41 @@ def _intro(rows: Sequence[dict[str, Any]]) -> str:
             f"matmul throughput measured in the same run ({ceiling:.1f} GFLOP/s); int8 rows "
             "can pass 100 %, since int8 arithmetic is faster than that fp32 ceiling"
         )
+    return "\n".join(lines) + "\n"
+
+
+def kernels_table(rows: Sequence[dict[str, Any]]) -> str:
+    """arm64 bundles on the host's kernels beside the same bundles on emulated arm64 kernels
+    (`--kernels arm64`), with the agreement of the two; empty without emulated rows."""
+    emulated = [r for r in rows if r.get("kernels") and r["status"] == "ok"]
+    if not emulated:
+        return ""
+    lines = [
+        "## arm64 bundles: host kernels and emulated arm64 kernels\n",
+        "Emulated rows run the same bundle, inputs and batches in the arm64 build of its "
+        "runtime under qemu-user, whose CPU model decides the int8 kernels (dotprod, i8mm); "
+        "they have no latency.\n",
+        "| bundle | host kernels: accuracy | agreement w/ fp32 (%) | emulated CPU (features) | "
+        "arm64 kernels: accuracy | agreement w/ fp32 (%) | arm64 vs host: same answers (%) | "
+        "max logit diff |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in emulated:
+        host = next((r for r in rows if r.get("run_id") == row.get("run_id")
+                     and not r.get("kernels") and r.get("bundle") == row.get("bundle")), {})
+        kernels = row["kernels"]
+        cpu = f"{kernels['qemu_cpu']} ({', '.join(kernels.get('features') or []) or 'none'})"
+        cells = [
+            host.get("label", row["label"]),
+            _num(_get(host, "accuracy", "overall"), 2),
+            _num(_get(host, "accuracy", "agreement_fp32"), 1),
+            cpu,
+            _num(_get(row, "accuracy", "overall"), 2),
+            _num(_get(row, "accuracy", "agreement_fp32"), 1),
+            _num(_get(row, "accuracy", "agreement_host_kernels"), 1),
+            _num(_get(row, "accuracy", "max_abs_logit_diff_host_kernels"), 3),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

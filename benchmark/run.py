@@ -12,6 +12,8 @@ from pathlib import Path
 from vqa.cli import NON_NEG_INT, POS_FLOAT, POS_INT, HelpFormatter
 from vqa.errors import CHECK_FAILED_EXIT, INTERRUPTED_EXIT, UserError, check_failed
 from vqa.progress import PROGRESS_ENV
+from vqa.runtimes.emulated import CPUS as EMULATED_CPUS
+from vqa.runtimes.emulated import DEFAULT_CPU
 
 EPILOG = (
     "exit status: 0 every target measured (or skipped, said in its row); 2 bad input (a flag, "
@@ -112,6 +114,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     interleave.add_argument("--budget", type=POS_FLOAT, metavar="SECONDS",
                             help="time the rounds may take while a --targets verdict is open")
     interleave.add_argument("--seed", type=NON_NEG_INT, help="seed of the round orders")
+    parser.add_argument(
+        "--kernels", choices=("host", "arm64"), default="host",
+        help="arm64: also score each arm64 ONNX/ExecuTorch bundle on emulated arm64 kernels "
+        "(qemu-user; `make arm64-runtime` first): accuracy and agreement only, no latency",
+    )
+    parser.add_argument(
+        "--cpu", choices=EMULATED_CPUS, default=DEFAULT_CPU,
+        help="the emulated CPU model of --kernels arm64 (its features pick the kernels: "
+        "cortex-a76 and cortex-a55 have dotprod, max has i8mm too)",
+    )
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bars (they are off anyway when stderr is not a terminal)")
     parser.add_argument(
@@ -142,6 +154,7 @@ def _interrupt(signum: int, frame: object) -> None:
 def run(args: argparse.Namespace) -> int:
     """0 when every bundle row is ok or skipped, 1 when a row is an error, 2 on bad input (one
     line, see vqa.errors), 130 on ^C or SIGTERM (rows kept, measuring processes stopped)."""
+    from benchmark.arm64 import add_emulated_rows, check_request
     from benchmark.device import available_cpus
     from benchmark.harness import Harness, RunOptions
     from benchmark.inputs import DataSelection
@@ -152,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.bundles and args.checkpoint is None:
         raise UserError("give bundle folders, or --checkpoint for baselines alone")
+    arm64_runtime = check_request(args.kernels, args.data)
     out: Path = args.out
     if out.is_dir():
         raise UserError(f"--out {out}: is a folder; give a results file (e.g. results.jsonl)")
@@ -195,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # ended as by ^C: rows kept
     try:
         Harness(options, results).run()
+        if arm64_runtime is not None:
+            add_emulated_rows(arm64_runtime, args.cpu, data, options.work_dir, results)
     except KeyboardInterrupt:
         print(f"\ninterrupted: {len(results.added)} rows kept in {out}", file=sys.stderr)
         code = INTERRUPTED_EXIT

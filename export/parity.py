@@ -9,7 +9,8 @@ the first inputs as one batch, so the batch dimension is checked too. Artifacts 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from export.errors import ParityError
 from export.formats import Artifact, FormatSpec, to_numpy
 from export.inputs import ParityInputs
 from vqa import runtimes
 from vqa.runtimes import LoadedModel, RuntimeOptions
+from vqa.runtimes.emulated import (
+    DEFAULT_CPU,
+    ArmRuntime,
+    ArmRuntimeMissing,
+    missing_reason,
+)
+from vqa.runtimes.emulated import FORMATS as EMULATED_FORMATS
 
 BATCH_CHECK = 2
 
@@ -103,6 +112,27 @@ def load_runtimes(
     ]
 
 
+def parity_calls(inputs: ParityInputs, dynamic_batch: bool) -> list[list[np.ndarray]]:
+    """The runtime calls parity makes: every input alone, then the batch check where allowed."""
+    spans = [(i, i + 1) for i in range(len(inputs))]
+    if dynamic_batch and len(inputs) >= BATCH_CHECK:
+        spans.append((0, BATCH_CHECK))
+    return [[tensor.numpy() for tensor in inputs.batch(*span)] for span in spans]
+
+
+def figures_of(reference: np.ndarray, outputs: Sequence[np.ndarray]) -> Figures:
+    """Figures of the logits of `parity_calls` (in their order) against the reference."""
+    figures = compare(reference, np.concatenate(outputs[: len(reference)]))
+    if len(outputs) > len(reference):
+        batched = compare(reference[:BATCH_CHECK], outputs[len(reference)])
+        figures = Figures(
+            figures.n_inputs,
+            max(figures.max_abs_diff, batched.max_abs_diff),
+            figures.top1_agreement,
+        )
+    return figures
+
+
 def measure(
     model: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray],
     inputs: ParityInputs,
@@ -110,20 +140,32 @@ def measure(
     dynamic_batch: bool,
 ) -> Figures:
     """Figures of `model` (a LoadedModel, or any function of numpy inputs to logits)."""
+    calls = parity_calls(inputs, dynamic_batch)
+    return figures_of(reference, [model(*call) for call in calls])
 
-    def run(start: int, stop: int) -> np.ndarray:
-        return model(*(tensor.numpy() for tensor in inputs.batch(start, stop)))
 
-    single = np.concatenate([run(i, i + 1) for i in range(len(inputs))])
-    figures = compare(reference, single)
-    if dynamic_batch and len(inputs) >= BATCH_CHECK:
-        batched = compare(reference[:BATCH_CHECK], run(0, BATCH_CHECK))
-        figures = Figures(
-            figures.n_inputs,
-            max(figures.max_abs_diff, batched.max_abs_diff),
-            figures.top1_agreement,
-        )
-    return figures
+def measure_emulated(
+    runtime: ArmRuntime,
+    spec: FormatSpec,
+    folder: Path,
+    artifact: Artifact,
+    inputs: ParityInputs,
+    reference: np.ndarray,
+    cpu: str = DEFAULT_CPU,
+) -> tuple[list[tuple[str, Figures]], dict[str, Any]]:
+    """(file name, figures) of every runtime file of the artifact on emulated arm64 kernels,
+    and the kernels they ran on (emulated CPU, its features, the emulator)."""
+    options = {
+        "input_dtypes": ["float32", artifact.ids_dtype, artifact.ids_dtype],
+        "quantized_engine": artifact.runtime.get("quantized_engine"),
+        "threads": 1,
+    }
+    calls = parity_calls(inputs, artifact.dynamic_batch)
+    measured, run = [], None
+    for name in spec.runtime_files(artifact.model_file):
+        outputs, run = runtime.run(spec.name, folder / name, options, calls, cpu)
+        measured.append((name, figures_of(reference, outputs)))
+    return measured, run.kernels()
 
 
 def violations(figures: Figures, thresholds: Thresholds) -> list[str]:
@@ -147,8 +189,9 @@ def manifest_entry(
     thresholds: Thresholds,
     figures: Figures | None,
     note: str = "",
+    kernels: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's `parity` object."""
+    """The manifest's `parity` object; `kernels` where they were not this host's own."""
     entry: dict[str, Any] = {
         "status": status,
         "reference": "pytorch-fp32",
@@ -160,4 +203,50 @@ def manifest_entry(
     }
     if note:
         entry["note"] = note
+    if kernels:
+        entry["kernels"] = kernels
     return entry
+
+
+def emulated_parity(
+    spec: FormatSpec,
+    folder: Path,
+    artifact: Artifact,
+    target: str,
+    inputs: ParityInputs,
+    reference: np.ndarray,
+    thresholds: Thresholds,
+    host_figures: Figures,
+    log: Callable[[str], None],
+) -> tuple[dict[str, Any] | None, str]:
+    """Parity of an arm64 artifact that this host's kernels cannot judge, on emulated arm64
+    kernels (`make arm64-runtime`), enforced like any other: (manifest entry, "") or, where no
+    emulated run could be made, (None, why not). Raises ParityError when parity fails there."""
+    if target != "arm64" or spec.name not in EMULATED_FORMATS:
+        return None, f"no emulated arm64 runtime for {spec.name}"
+    missing = missing_reason()
+    if missing:
+        return None, f"not measured on emulated arm64 kernels: {missing}"
+    log(f"measuring parity on emulated arm64 kernels (QEMU_CPU={DEFAULT_CPU}; slow)")
+    try:
+        measured, kernels = measure_emulated(
+            ArmRuntime(), spec, folder, artifact, inputs, reference
+        )
+    except ArmRuntimeMissing as err:
+        return None, f"the emulated arm64 run failed: {err}"
+    for name, figures in measured:
+        log(f"parity of {name} on emulated arm64 kernels: {figures.describe()}")
+    figures = functools.reduce(Figures.worst, (figures for _, figures in measured))
+    where = f"emulated arm64 kernels (qemu-user, QEMU_CPU={kernels['qemu_cpu']})"
+    broken = violations(figures, thresholds)
+    if broken:
+        raise ParityError(
+            f"parity on {where} failed against the PyTorch fp32 model on {figures.n_inputs} "
+            "inputs: " + "; ".join(broken)
+        )
+    names = " and ".join(name for name, _ in measured)
+    note = (
+        f"measured on {where}, worst of {names}; this host's x86 kernels, which compute "
+        f"full-range int8 weights wrongly: {host_figures.describe()}"
+    )
+    return manifest_entry("passed", inputs, thresholds, figures, note, kernels), ""

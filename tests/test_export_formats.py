@@ -280,6 +280,8 @@ def _largest_quantized_weight(path) -> int:
 def test_onnx_full_range_int8_is_judged_only_where_it_is_exact(
     checkpoint, tmp_path, monkeypatch, target, x86_vnni, host_is_exact
 ):
+    # without the emulated arm64 runtime (tests/test_arm64.py checks parity with it)
+    monkeypatch.setenv("VQA_ARM64_RUNTIME", str(tmp_path / "no-arm64-runtime"))
     if host_is_exact is not None:  # what a CPU without VNNI (a Zen 3 with AVX2 only) reports
         monkeypatch.setattr(
             "export.onnx_runtime.runs_signed_int8_matmul_exactly", lambda: host_is_exact
