@@ -40,6 +40,7 @@ from export.parity import (
     DEFAULT_THRESHOLDS,
     Figures,
     Thresholds,
+    emulated_parity,
     load_runtimes,
     manifest_entry,
     measure,
@@ -336,7 +337,12 @@ def _parity(
     names = [name for name, _ in measured]
     figures = functools.reduce(Figures.worst, (figures for _, figures in measured))
     if how.status == "pending-target":
-        note = f"{how.note}; measured on this host anyway: {figures.describe()}"
+        entry, why_not = emulated_parity(
+            spec, folder, artifact, settings.target, inputs, reference, thresholds, figures, log
+        )
+        if entry is not None:
+            return entry
+        note = f"{how.note}; measured on this host anyway: {figures.describe()}; {why_not}"
         log(f"parity pending: {note}")
         return manifest_entry("pending-target", inputs, thresholds, None, note)
     broken = violations(figures, thresholds)
