@@ -236,7 +236,7 @@ def load_questions(data: str, splits: Sequence[str] = DATA_SPLITS) -> list[str]:
     for split in splits:
         try:
             samples = spec.load(split, skip_bad=True, check_images=False)
-        except (OSError, ValueError) as err:  # DataSpec's messages start with the --data value
+        except (OSError, UserError) as err:  # DataSpec's messages start with the --data value
             reason = str(err).removeprefix("--data ").removeprefix(f"{spec.name}: ")
             raise VocabCutError(f"--vocab-from {data}: {reason}") from None
         questions += [s.question for s in samples]
