@@ -282,7 +282,8 @@ def _training_args(args: argparse.Namespace, argv: Sequence[str]) -> argparse.Na
         elif settings.get(key) != value:
             raise TrainError(
                 f"--{key.replace('_', '-')} {value}: the run was started with "
-                f"{settings.get(key)}; a resumed run keeps its settings"
+                f"{settings.get(key)}; a resumed run keeps its settings (start a new run with "
+                f"the new value and --out {out} --overwrite to replace this one)"
             )
     settings.update(command=args.command, resume=str(out), overwrite=False, out=str(out))
     known = vars(args)
