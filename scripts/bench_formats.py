@@ -10,7 +10,7 @@ fraction of the matmul roofline, and the student's speed-up over the base model 
 and precision (target >= 3x; 3.4x fewer MACs). The benchmark probes the machine at the start,
 between bundles and at the end; when the run was disturbed (or did not finish) no ratio and no
 met/MISSED verdict is printed: rerun on a quiet machine. Random weights give near-flat logits,
-so the int8 exports run with --min-top1 0 (STACK.md). Takes ~14 minutes and ~8 GB of memory on
+so the int8 exports run with --min-top1 0. Takes ~14 minutes and ~8 GB of memory on
 2 quiet cores (two exports side by side); `--only onnx,executorch --img-size 384` or a smaller
 `--arch` cut that down.
 
