@@ -162,11 +162,20 @@ def test_artifact_rerun_from_its_bundle_matches_pytorch(exported, reference_mode
                     assert figures.max_abs_diff <= recorded * 1.01 + 1e-7, name
 
 
-def test_int8_bundles_are_smaller(exported):
-    for fmt, baseline in (("torchscript", "fp32"), ("onnx", "fp32"), ("executorch", "fp32"),
-                          ("coreml", "fp16")):
-        ratio = exported[(fmt, "int8")].model_bytes / exported[(fmt, baseline)].model_bytes
-        assert ratio < 0.75, (fmt, ratio)
+def test_int8_bundles_hold_every_linear_weight_in_one_byte(exported, reference_model):
+    """Oracle counted here from the model: the L elements of its nn.Linear weights, stored in
+    one byte instead of four (Core ML: two), save 3L bytes (L); a model with half its Linear
+    layers quantized saves at most half that. Per-channel scales and zero points and the
+    quantized ops' records take some back (TorchScript's packed weights: 0.81 of 3L on this
+    model, measured), so at least 0.7 must show; no format can save more than every weight
+    tensor in one byte would."""
+    linear = sum(m.weight.numel() for m in reference_model.modules()
+                 if isinstance(m, torch.nn.Linear))
+    every = sum(p.numel() for p in reference_model.parameters())
+    for fmt, baseline, width in (("torchscript", "fp32", 4), ("onnx", "fp32", 4),
+                                 ("executorch", "fp32", 4), ("coreml", "fp16", 2)):
+        saved = exported[(fmt, baseline)].model_bytes - exported[(fmt, "int8")].model_bytes
+        assert 0.7 * (width - 1) * linear <= saved <= (width - 1) * every, (fmt, saved, linear)
 
 
 def test_dynamic_batch_where_the_manifest_says_so(exported, reference_model):
