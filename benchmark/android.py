@@ -11,11 +11,19 @@ pushed once, the app predicts each (extras `samples` and `predictions`) and writ
 predictions file, which is pulled and scored here with the official metric; with
 `--checkpoint`, also the agreement with PyTorch fp32 on the same samples. The figures go into
 the phone's row as its `accuracy`.
+
+Heat: a phone's speed moves by tens of per cent when it throttles. The app writes the thermal
+state at the start and end of its measurement into each row (`thermal_start`, `thermal_end`:
+PowerManager's status names in lower case); between bundles this driver waits for a cool phone:
+`--cool-down` seconds at least, then, while the phone reports a throttled status (the app's last
+row, or `dumpsys thermalservice`), up to `--cool-down-max` seconds. The next bundle's rows say
+how long it waited and in which state it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import subprocess
 import sys
@@ -25,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark.compare import UNTHROTTLED
 from benchmark.inputs import DataSelection
 
 DEFAULT_PACKAGE = "org.vizwiz.vqa"
@@ -34,6 +43,8 @@ REMOTE_DIR = "/data/local/tmp/vqa_bench"
 RESULT_DIR = "/sdcard/Android/data/{package}/files"
 """Where the app writes its result: its own external files folder, which adb can read."""
 READY = "ready"
+THERMAL_STATUSES = ("none", "light", "moderate", "severe", "critical", "emergency", "shutdown")
+"""PowerManager.THERMAL_STATUS_* 0..6, the number `dumpsys thermalservice` prints."""
 
 CommandRunner = Callable[[Sequence[str], float], subprocess.CompletedProcess]
 
@@ -90,6 +101,8 @@ class AndroidOptions:
     threads: int = 4
     timeout: float = 900.0
     poll_seconds: float = 2.0
+    cool_down: float = 60.0
+    cool_down_max: float = 600.0
 
 
 @dataclass
@@ -226,6 +239,53 @@ def benchmark_bundle(
     return rows
 
 
+def thermal_status(adb: Adb) -> str | None:
+    """The phone's thermal status name (`dumpsys thermalservice`, Android 10+), None if unknown."""
+    try:
+        text = adb.shell("dumpsys", "thermalservice", check=False).stdout or ""
+    except AdbError:
+        return None
+    found = re.search(r"^\s*Thermal Status:\s*(\d+)", text, re.MULTILINE)
+    if found is None or int(found.group(1)) >= len(THERMAL_STATUSES):
+        return None
+    return THERMAL_STATUSES[int(found.group(1))]
+
+
+def cool_down(
+    adb: Adb,
+    last_rows: Sequence[dict[str, Any]],
+    options: AndroidOptions,
+    sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+) -> str:
+    """Wait for a cool phone before the next bundle; returns the note its rows get.
+
+    options.cool_down seconds at least; then, polling every poll_seconds, while the phone's
+    status is throttled, up to options.cool_down_max seconds in all. Where the phone does not
+    say (no dumpsys thermalservice), the app's word is taken: after a row that ended throttled
+    the whole cool_down_max is waited.
+    """
+    ended = sorted({str(r["thermal_end"]) for r in last_rows if r.get("thermal_end")})
+    app_hot = any(state not in UNTHROTTLED for state in ended)
+    progress(f"cooling down ({options.cool_down:g} s at least, {options.cool_down_max:g} s at "
+             f"most; the last bundle ended {', '.join(ended) or 'without a thermal state'})")
+    sleep(options.cool_down)
+    waited = options.cool_down
+    status = thermal_status(adb)
+    while waited < options.cool_down_max and (
+        status not in UNTHROTTLED if status is not None else app_hot
+    ):
+        step = min(options.poll_seconds if status is not None else options.cool_down_max,
+                   options.cool_down_max - waited)
+        sleep(step)
+        waited += step
+        status = thermal_status(adb)
+    state = status or "unknown (no dumpsys thermalservice)"
+    if status is not None and status not in UNTHROTTLED:
+        state += f", still throttled after the longest cool-down ({options.cool_down_max:g} s)"
+    return f"started after a cool-down of {waited:g} s; phone thermal status then: {state}"
+
+
 def fp32_reference(data: AccuracyData, bundle, work: Path) -> Path:
     """PyTorch fp32 predictions of the source checkpoint on the samples, at the bundle's inputs.
 
@@ -295,6 +355,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument("--threads", type=int, default=4, help="threads the app uses (4)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per bundle (900)")
     parser.add_argument(
+        "--cool-down", type=float, default=60.0, metavar="SECONDS",
+        help="wait between bundles at least this long (60), then while the phone reports a "
+        "throttled thermal status",
+    )
+    parser.add_argument("--cool-down-max", type=float, default=600.0, metavar="SECONDS",
+                        help="the longest wait between bundles (600)")
+    parser.add_argument(
         "--data", metavar="SPEC",
         help="accuracy mode: easy-vqa or vizwiz:DIR; the app predicts --limit samples of it",
     )
@@ -332,6 +399,8 @@ def run(
         warmup=args.warmup,
         threads=args.threads,
         timeout=args.timeout,
+        cool_down=args.cool_down,
+        cool_down_max=max(args.cool_down, args.cool_down_max),
     )
     results = ResultsFile(args.results, append=True)
     local_dir = args.results.with_name(args.results.stem + "_files") / "android"
@@ -358,13 +427,19 @@ def run(
         print("error: --checkpoint needs --data (it is the accuracy reference)", file=sys.stderr)
         return 2
     failed = 0
+    last_rows: list[dict[str, Any]] | None = None
     for bundle in args.bundles:
         try:
+            cooled = cool_down(adb, last_rows, options, sleep) if last_rows is not None else None
             rows = benchmark_bundle(bundle, adb, options, local_dir, sleep=sleep, data=data)
         except (AdbError, UserError) as err:
             print(f"error: {bundle}: {err}", file=sys.stderr)
             failed += 1
+            last_rows = []  # the phone may be hot all the same
             continue
+        if cooled:
+            rows = [{**row, "notes": [*row.get("notes", []), cooled]} for row in rows]
+        last_rows = rows
         results.extend(rows)
         print(f"{bundle}: {len(rows)} rows added to {args.results}", file=sys.stderr)
     if args.report and results.rows:

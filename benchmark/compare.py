@@ -55,12 +55,36 @@ def disturbed(row: dict[str, Any]) -> bool | None:
     return (row.get("machine_check") or {}).get("disturbed")
 
 
+UNTHROTTLED = ("none", "nominal")
+"""Phone thermal states that are not throttled: Android's none, iOS's nominal."""
+
+
+def throttled(row: dict[str, Any]) -> bool | None:
+    """Whether a phone row's thermal state was other than none / nominal at its start or end;
+    None when the row has no thermal state (host rows, older apps)."""
+    states = [row.get(key) for key in ("thermal_start", "thermal_end") if row.get(key)]
+    return any(state not in UNTHROTTLED for state in states) if states else None
+
+
+def _paired_rounds(ref: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Both rows timed in the same interleaved rounds (one run, one group)."""
+    return bool(ref.get("per_round_ms") and row.get("per_round_ms")) and (
+        ref.get("run_id") == row.get("run_id")
+        and (ref.get("interleave") or {}).get("group") == (row.get("interleave") or {}).get("group")
+    )
+
+
 def speedup(row: dict[str, Any], rows: Sequence[dict[str, Any]]) -> float | None:
     """PyTorch fp32 p50 / this row's p50, only where both ran on the same device, and for host
-    rows with machine probes only within one undisturbed run."""
+    rows with machine probes only within one undisturbed run; rows timed in the same
+    interleaved rounds give the median of their per-round ratios instead, disturbed or not."""
     ref = fp32_reference(row, rows)
     if ref is None or ref["device"] != row["device"] or row["status"] != "ok":
         return None
+    if _paired_rounds(ref, row):
+        from benchmark.stats import paired_ratio
+
+        return paired_ratio(ref["per_round_ms"], row["per_round_ms"])["ratio"]
     if row.get("machine_check") is not None and (
         disturbed(row) is not False or ref.get("run_id") != row.get("run_id")
     ):

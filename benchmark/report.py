@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmark.compare import accuracy_change, fp32_reference, speedup
+from benchmark.compare import accuracy_change, fp32_reference, speedup, throttled
 from benchmark.compare import value_at as _get
 from vqa.io import atomic_path, atomic_write_text
 
@@ -376,10 +376,21 @@ def _intro(rows: Sequence[dict[str, Any]]) -> str:
         "RSS of the whole process, runtime libraries included (torch alone is hundreds of MB)"
     )
     runs = {r.get("run_id"): r["machine_check"] for r in rows if r.get("machine_check")}
+    interleaved = {r.get("run_id") for r in rows if r.get("per_round_ms")}
     for run_id, check in sorted(runs.items(), key=lambda item: str(item[0])):
         state = {True: "DISTURBED (rerun on a quiet machine; no speed-ups computed)",
                  False: "steady", None: "unknown (the run did not finish)"}[check["disturbed"]]
+        if run_id in interleaved:
+            state = (f"{'moved' if check['disturbed'] else 'steady'} (interleaved: a diagnostic; "
+                     "speed-ups are medians of per-round ratios)")
         lines.append(f"- run {run_id}: machine {state}; {check.get('reason', '')}")
+    if any(throttled(r) is not None for r in rows):
+        hot = [r["label"] for r in rows if throttled(r)]
+        lines.append(
+            "- phone thermal state at the start and end of each measurement; throttled means "
+            "anything but none (Android) or nominal (iOS): "
+            + (f"throttled rows: {', '.join(hot)}" if hot else "no row throttled")
+        )
     if ceiling:
         lines.append(
             f"- roofline: achieved GFLOP/s (2 x MACs / p50) as a fraction of the dense fp32 "

@@ -356,3 +356,73 @@ def test_bad_data_spec_is_refused(tmp_path, capsys):
     code = android.run(_args(bundle, tmp_path / "r.jsonl", "--data", "mnist"),
                        runner=FakePhone())
     assert code == 2 and "--data mnist" in capsys.readouterr().err
+
+
+class HotPhone(FakePhone):
+    """A phone whose `dumpsys thermalservice` reports `statuses` in turn (PowerManager's
+    numbers; the last one from then on), or nothing at all when `statuses` is empty."""
+
+    def __init__(self, statuses: list[int], result: Path = RECORDED) -> None:
+        super().__init__(result=result)
+        self.statuses = list(statuses)
+
+    def __call__(self, command, timeout):
+        if list(command)[3:] == ["shell", "dumpsys thermalservice"]:
+            self.calls.append(list(command))
+            if not self.statuses:
+                return subprocess.CompletedProcess(command, 0, "", "")
+            status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+            text = f"IsStatusOverride: false\nThermal Status: {status}\nCached temperatures:\n"
+            return subprocess.CompletedProcess(command, 0, text, "")
+        return super().__call__(command, timeout)
+
+
+def _hot_result(tmp_path: Path, start: str, end: str) -> Path:
+    """The recorded app result with the thermal states the app would add."""
+    rows = json.loads(RECORDED.read_text("utf-8"))
+    path = tmp_path / "hot_result.json"
+    path.write_text(json.dumps([{**row, "thermal_start": start, "thermal_end": end}
+                                for row in rows]), "utf-8")
+    return path
+
+
+def test_the_driver_waits_for_a_cool_phone_between_bundles(tmp_path):
+    """moderate, moderate, then none: 30 s of cool-down, then two polls of 2 s each."""
+    first = make_bundle(tmp_path / "a-onnx-int8")
+    second = make_bundle(tmp_path / "b-onnx-int8")
+    phone = HotPhone([2, 2, 0], result=_hot_result(tmp_path, "none", "moderate"))
+    results, slept = tmp_path / "results.jsonl", []
+    args = build_parser().parse_args([
+        "android", str(first), str(second), "--serial", "emu-5554", "--results", str(results),
+        "--cool-down", "30", "--cool-down-max", "300",
+    ])
+    assert android.run(args, runner=phone, sleep=slept.append) == 0
+    assert slept[slept.index(30.0):][:3] == [30.0, 2.0, 2.0]
+    dumpsys = [c for c in phone.calls if c[3:] == ["shell", "dumpsys thermalservice"]]
+    assert len(dumpsys) == 3
+    before, after = read_rows(results)
+    assert before["thermal_start"] == "none" and before["thermal_end"] == "moderate"
+    assert not any("cool-down" in note for note in before["notes"])
+    assert "started after a cool-down of 34 s; phone thermal status then: none" in after["notes"]
+    from benchmark.report import write_report
+
+    text = write_report([before, after], tmp_path / "report").read_text("utf-8")
+    assert "throttled means anything but none (Android) or nominal (iOS)" in text
+    assert f"throttled rows: {before['label']}, {after['label']}" in text
+
+
+def test_without_dumpsys_the_apps_word_decides_the_wait(tmp_path):
+    """No thermal service to read: after a row that ended severe the longest cool-down is
+    waited; after a row that ended none only the shortest."""
+    bundles = [make_bundle(tmp_path / f"{name}-onnx-int8") for name in "ab"]
+    for end, waited in (("severe", [20.0, 100.0]), ("none", [20.0])):
+        phone = HotPhone([], result=_hot_result(tmp_path, "none", end))
+        slept: list[float] = []
+        args = build_parser().parse_args([
+            "android", *map(str, bundles), "--serial", "emu-5554", "--results",
+            str(tmp_path / f"{end}.jsonl"), "--cool-down", "20", "--cool-down-max", "100",
+        ])
+        assert android.run(args, runner=phone, sleep=slept.append) == 0
+        assert [s for s in slept if s != 2.0] == [20.0, 80.0][: len(waited)], end
+        note = read_rows(tmp_path / f"{end}.jsonl")[1]["notes"][-1]
+        assert f"cool-down of {waited[-1]:g} s" in note and "unknown" in note
