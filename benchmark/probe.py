@@ -98,13 +98,9 @@ def reference_run(threads: int, repeats: int = 30) -> dict:
     }
 
 
-def int8_run(threads: int, repeats: int = 30) -> dict:
-    """Median ms of an int8 MLP (INT8_MLP) through onnxruntime's DynamicQuantizeMatMul, the
-    kernel int8 ONNX bundles spend most of their time in, with `threads` threads.
-
-    Shared hosts have phases in which int8 (VNNI) kernels run about 40 % slower while fp32
-    matmuls and the reference run move by a few per cent; only an int8 kernel shows them.
-    """
+def _mlp_session(threads: int, int8: bool):
+    """An onnxruntime session of the INT8_MLP MLP: fp32 MatMuls, or DynamicQuantizeMatMul with
+    int8 weights (the kernel int8 ONNX bundles spend most of their time in); and its feed."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
@@ -112,32 +108,70 @@ def int8_run(threads: int, repeats: int = 30) -> dict:
 
     tokens, width, hidden = INT8_MLP
     rng = np.random.default_rng(0)
-    weights = []
-    for name, shape in (("w1", (width, hidden)), ("w2", (hidden, width))):
-        weights += [
-            numpy_helper.from_array(rng.integers(-127, 128, shape, dtype=np.int8), name),
-            numpy_helper.from_array(np.full(shape[1], 1e-3, np.float32), f"{name}_scale"),
-            numpy_helper.from_array(np.zeros(shape[1], np.int8), f"{name}_zero"),
-        ]
-    nodes = [
-        helper.make_node("DynamicQuantizeMatMul", ["x", "w1", "w1_scale", "w1_zero"], ["h"],
-                         domain="com.microsoft"),
-        helper.make_node("Relu", ["h"], ["r"]),
-        helper.make_node("DynamicQuantizeMatMul", ["r", "w2", "w2_scale", "w2_zero"], ["y"],
-                         domain="com.microsoft"),
-    ]
+    weights, nodes = [], []
+    for name, shape, x, y in (("w1", (width, hidden), "x", "h"), ("w2", (hidden, width), "r", "y")):
+        if int8:
+            weights += [
+                numpy_helper.from_array(rng.integers(-127, 128, shape, dtype=np.int8), name),
+                numpy_helper.from_array(np.full(shape[1], 1e-3, np.float32), f"{name}_scale"),
+                numpy_helper.from_array(np.zeros(shape[1], np.int8), f"{name}_zero"),
+            ]
+            nodes.append(helper.make_node("DynamicQuantizeMatMul",
+                                          [x, name, f"{name}_scale", f"{name}_zero"], [y],
+                                          domain="com.microsoft"))
+        else:
+            weights.append(numpy_helper.from_array(
+                rng.standard_normal(shape, dtype=np.float32) * 1e-2, name))
+            nodes.append(helper.make_node("MatMul", [x, name], [y]))
+        if y == "h":
+            nodes.append(helper.make_node("Relu", ["h"], ["r"]))
     graph = helper.make_graph(
-        nodes, "int8_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [tokens, width])],
+        nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [tokens, width])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [tokens, width])], weights,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
                                                     helper.make_opsetid("com.microsoft", 1)])
     session = ort.InferenceSession(model.SerializeToString(), session_options(threads),
                                    providers=["CPUExecutionProvider"])
-    feed = {"x": rng.standard_normal((tokens, width), dtype=np.float32)}
+    return session, {"x": rng.standard_normal((tokens, width), dtype=np.float32)}
+
+
+def int8_run(threads: int, repeats: int = 30) -> dict:
+    """Median ms of an int8 MLP (INT8_MLP) through onnxruntime's DynamicQuantizeMatMul, the
+    kernel int8 ONNX bundles spend most of their time in, with `threads` threads.
+
+    Shared hosts have phases in which int8 (VNNI) kernels run about 40 % slower while fp32
+    matmuls and the reference run move by a few per cent; only an int8 kernel shows them.
+    """
+    session, feed = _mlp_session(threads, int8=True)
     milliseconds = _timed_ms(lambda: session.run(None, feed), repeats)
     return {"mlp": list(INT8_MLP), "ms_median": float(np.median(milliseconds)),
             "repeats": repeats}
+
+
+def int8_kernel_gain(threads: int, rounds: int = 30, per_round: int = 3) -> dict:
+    """How much faster this CPU runs the INT8_MLP MLP in onnxruntime int8 than in fp32: the
+    ceiling of what dynamic int8 can gain a transformer here (its matmuls are this MLP's kind;
+    everything else stays fp32). A paired ratio with its interval from interleaved rounds.
+
+    Measured, not assumed from CPU flags: without VNNI the u8s8 kernels gain much less.
+    """
+    from benchmark.interleave import run_rounds
+    from benchmark.stats import paired_ratio
+
+    class Session:
+        def __init__(self, label: str, int8: bool) -> None:
+            self.label = label
+            self.session, self.feed = _mlp_session(threads, int8)
+            _timed_ms(lambda: self.session.run(None, self.feed), 0)
+
+        def time(self, n: int) -> list[float]:
+            return [ms / 1e3 for ms in _timed_ms(lambda: self.session.run(None, self.feed), n,
+                                                  warmup=0)]
+
+    times = run_rounds([Session("fp32", False), Session("int8", True)], rounds, per_round,
+                       np.random.default_rng(0))
+    return {"mlp": list(INT8_MLP), **paired_ratio(times["fp32"], times["int8"])}
 
 
 def probe(threads: int, size: int = DEFAULT_SIZE, repeats: int = 10) -> dict:
