@@ -181,6 +181,26 @@ def _log_if_wide(ax, values: Sequence[float]) -> None:
         ax.set_xscale("log")
 
 
+def _accuracy_scatter(rows, names, chosen, x_of, plt):
+    """A figure of the chosen rows' accuracy against x_of(row), a marker a format; returns it
+    with its axes, the rows and their coordinates."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    sel = [rows[i] for i in chosen]
+    xs = [x_of(r) for r in sel]
+    ys = [r["accuracy"]["overall"] for r in sel]
+    _scatter(ax, sel, xs, ys, [names[i] for i in chosen])
+    return fig, ax, sel, xs, ys
+
+
+def _label_accuracy_axes(ax, xs, xlabel: str, title: str, legend_size: int) -> None:
+    _log_if_wide(ax, xs)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+
+
 def _plot_accuracy_vs_size(rows, names, path: Path, plt) -> bool:
     chosen = [
         i
@@ -189,17 +209,10 @@ def _plot_accuracy_vs_size(rows, names, path: Path, plt) -> bool:
     ]
     if not chosen:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sel = [rows[i] for i in chosen]
-    xs = [r["memory"]["model_file_bytes"] / 1e6 for r in sel]
-    ys = [r["accuracy"]["overall"] for r in sel]
-    _scatter(ax, sel, xs, ys, [names[i] for i in chosen])
-    _log_if_wide(ax, xs)
-    ax.set_xlabel("model file size (MB)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy vs size")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, ax, _, xs, _ = _accuracy_scatter(
+        rows, names, chosen, lambda r: r["memory"]["model_file_bytes"] / 1e6, plt
+    )
+    _label_accuracy_axes(ax, xs, "model file size (MB)", "Accuracy vs size", 8)
     _save(fig, path, plt)
     return True
 
@@ -213,11 +226,9 @@ def _plot_accuracy_vs_latency(rows, names, path: Path, plt) -> bool:
     ]
     if not chosen:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    sel = [rows[i] for i in chosen]
-    xs = [r["latency_ms"]["p50"] for r in sel]
-    ys = [r["accuracy"]["overall"] for r in sel]
-    _scatter(ax, sel, xs, ys, [names[i] for i in chosen])
+    fig, ax, sel, xs, ys = _accuracy_scatter(
+        rows, names, chosen, lambda r: r["latency_ms"]["p50"], plt
+    )
     for device in sorted({r["device"]["name"] for r in sel}):
         idx = [i for i, r in enumerate(sel) if r["device"]["name"] == device]
         front = [idx[j] for j in pareto_front([(xs[i], ys[i]) for i in idx])]
@@ -238,12 +249,9 @@ def _plot_accuracy_vs_latency(rows, names, path: Path, plt) -> bool:
             linewidths=1.2,
             label=f"Pareto front ({device})" if device else "Pareto front",
         )
-    _log_if_wide(ax, xs)
-    ax.set_xlabel("p50 latency, batch 1 (ms)")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Accuracy vs latency (circled: Pareto front)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    _label_accuracy_axes(
+        ax, xs, "p50 latency, batch 1 (ms)", "Accuracy vs latency (circled: Pareto front)", 7
+    )
     _save(fig, path, plt)
     return True
 
