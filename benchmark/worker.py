@@ -35,7 +35,6 @@ from benchmark.parent import end_now, exit_with_parent
 from benchmark.runners import RuntimeUnavailable, runner_class
 from benchmark.runners.base import Runner, RunnerSpec
 from vqa.io import atomic_write_json
-from vqa.predictions import to_predictions, write_predictions
 
 PROGRESS_EVERY_S = 1.0
 """How often the accuracy pass tells the waiting parent how far it is."""
@@ -217,6 +216,8 @@ def serve(
 
 def _evaluate(runner, cache: InputCache, batch, evaluation: dict[str, Any]) -> dict[str, Any]:
     """Every cached sample through the runner: predictions file (VizWiz format) and logits."""
+    from vqa.predictions import to_predictions, write_predictions  # imports torch: not at start
+
     answers = Path(evaluation["answers"]).read_text("utf-8").splitlines()
     unanswerable = evaluation.get("unanswerable_index")
     size = runner.max_batch() or evaluation["batch_size"]
