@@ -220,7 +220,9 @@ def _compare(bundle, inputs, fmt: str) -> None:
 
 @needs_runtime
 @pytest.mark.slow
-def test_onnx_int8_arm64_bundle_on_emulated_kernels(checkpoint, inputs, tmp_path):
+def test_onnx_int8_arm64_bundle_on_emulated_kernels(checkpoint, inputs, tmp_path, monkeypatch):
+    # what an x86 CPU without VNNI reports: its kernels cannot judge full-range int8 weights
+    monkeypatch.setattr("export.onnx_runtime.runs_signed_int8_matmul_exactly", lambda: False)
     bundle = _export(checkpoint, "onnx", tmp_path)
     parity = bundle.manifest["parity"]
     assert parity["status"] == "passed" and parity["top1_agreement"] >= 0.98
