@@ -206,7 +206,8 @@ def main(folder: str) -> None:
     request = json.loads((scratch / "request.json").read_text())
     options = request["options"]
     for key in ("input_names", "input_dtypes"):
-        options[key] = tuple(options[key])
+        if key in options:
+            options[key] = tuple(options[key])
     start = time.perf_counter()
     model = runtimes.load(request["format"], request["model"], runtimes.RuntimeOptions(**options))
     loaded = time.perf_counter()
