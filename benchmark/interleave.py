@@ -9,7 +9,7 @@ there; a ratio between two targets is taken per round, from times seconds apart 
 machine weather (benchmark.stats.paired_ratio).
 
 Rounds go on to `rounds`, then, while `undecided` says some verdict is still open, up to
-`max_rounds` or until `budget_s` seconds of rounds have passed.
+`max_rounds` or until `budget_s` seconds of rounds have passed (without either, no further).
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def run_rounds(
     done = 0
     while live:
         if done >= rounds:
+            unbounded = max_rounds is None and budget_s is None  # no more rounds than asked
             over = (max_rounds is not None and done >= max_rounds) or (
                 budget_s is not None and clock() - start >= budget_s)
-            if over or undecided is None or not undecided(times):
+            if over or unbounded or undecided is None or not undecided(times):
                 break
         for index in rng.permutation(len(live)):
             session = live[index]

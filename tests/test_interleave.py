@@ -166,6 +166,8 @@ def test_rounds_go_on_while_a_verdict_is_open():
     assert len(times["fast"]) == len(times["slow"]) == 12
     times = run_rounds(sessions(), 8, 1, rng, undecided(clear_target), max_rounds=40)
     assert len(times["fast"]) == 8 and clear_target.judge(times)[1] == "met"
+    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target))  # no budget: no more
+    assert len(times["fast"]) == 6
     clock = iter(range(100))  # one second a reading: the budget of 5 s ends the rounds
     times = run_rounds(sessions(), 6, 1, rng, undecided(open_target), budget_s=5,
                        clock=lambda: next(clock))
