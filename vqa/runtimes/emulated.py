@@ -43,7 +43,12 @@ CPUS = ("cortex-a76", "cortex-a55", "max")
 DEFAULT_CPU = "cortex-a76"
 FORMATS = ("onnx", "executorch")
 """Formats whose runtimes the userland has (no Core ML off Apple, no PyTorch Lite here)."""
-_HIDE_SYS = 'mount -t tmpfs none /sys && exec "$@"'
+_HIDE_SYS = (
+    "mount -t tmpfs none /sys && mkdir -p /sys/devices/system/cpu && "
+    "echo 0 > /sys/devices/system/cpu/possible && echo 0 > /sys/devices/system/cpu/present && "
+    'exec "$@"'
+)
+"""An empty /sys but for the one emulated CPU (cpuinfo, which XNNPACK needs, reads its count)."""
 _REPO = Path(__file__).resolve().parents[2]
 _HWCAP_BITS = {"asimddp": (16, 1 << 20), "sve": (16, 1 << 22), "i8mm": (26, 1 << 13),
                "bf16": (26, 1 << 14)}
@@ -117,7 +122,8 @@ class ArmRuntime:
         """qemu-user running the userland's Python, in a mount namespace whose /sys is empty.
 
         qemu-user shows the host's /sys to the guest: the x86 cache topology there crashes the
-        cpuinfo library of onnxruntime and XNNPACK, which without /sys fall back on the HWCAPs.
+        cpuinfo library of onnxruntime and XNNPACK. With one CPU listed and nothing else, cpuinfo
+        starts (XNNPACK needs it), and the features come from the HWCAPs QEMU sets.
         """
         qemu = [QEMU, "-L", str(self.sysroot), str(self.sysroot / "usr/bin/python3"), *args]
         as_root = [] if os.geteuid() == 0 else ["--map-root-user"]
