@@ -32,7 +32,7 @@ import java.io.File
  * sample and writes the predictions; last it writes the result row (the core's writer:
  * temporary name, then rename), which the host waits for. The row carries the phone's thermal
  * status (PowerManager, Android 10+) before loading and after the last run as
- * `device.thermal_start` / `device.thermal_end`. Everything runs off the main thread with the
+ * the row's `thermal_start` / `thermal_end`. Everything runs off the main thread with the
  * screen kept on; anything thrown, native-library errors included, gives an error row, so the
  * host never waits in vain.
  */

@@ -39,7 +39,8 @@ data class ResultRow(
     /**
      * The phone; [thermalStart] / [thermalEnd] are its thermal status before the bundle loads and
      * after the last run (PowerManager's status names in lower case, [THERMAL_STATUSES]), written
-     * as `device.thermal_start` / `device.thermal_end` when known.
+     * at the row's top level as `thermal_start` / `thermal_end` when known (the results schema's
+     * fields, which the host and the iOS app write too).
      */
     data class Device(
         val name: String,
@@ -97,12 +98,10 @@ data class ResultRow(
         row.put(
             "device",
             JSONObject().put("kind", "phone").put("name", device.name).put("os", device.os)
-                .put("arch", device.arch ?: JSONObject.NULL).put("cpu_count", device.cpuCount ?: JSONObject.NULL)
-                .apply {
-                    device.thermalStart?.let { put("thermal_start", it) }
-                    device.thermalEnd?.let { put("thermal_end", it) }
-                },
+                .put("arch", device.arch ?: JSONObject.NULL).put("cpu_count", device.cpuCount ?: JSONObject.NULL),
         )
+        device.thermalStart?.let { row.put("thermal_start", it) }
+        device.thermalEnd?.let { row.put("thermal_end", it) }
         row.put("threads", threads ?: JSONObject.NULL)
         row.put("batch_size", 1)
         row.put("latency_ms", latency?.let(::latencyJson) ?: JSONObject.NULL)
