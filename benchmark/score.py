@@ -32,6 +32,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--json", action="store_true", help="print one JSON object instead of a table"
     )
     parser.add_argument("--digits", type=NON_NEG_INT, default=2, help="decimals in the table")
+    parser.add_argument(
+        "--by-quality", type=Path, metavar="IMAGES",
+        help="also score each image-quality verdict apart (too_dark, too_bright, blurred, ok: "
+        "the check the phone apps run before the model), judging the annotated images found "
+        "by name in the folder IMAGES",
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -101,12 +107,48 @@ def run(args: argparse.Namespace) -> int:
         return 2
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
+    by_quality = None
+    if args.by_quality is not None:
+        by_quality = _score_by_quality(predictions, annotations, args.by_quality)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result if by_quality is None else {**result, "by_quality": by_quality}))
         return 0
     if any("answerable" in p for p in predictions):
         missing = "n/a (undefined, see warning)"
     else:
         missing = "n/a (no 'answerable' in predictions)"
     print(format_table(result, digits=args.digits, missing=missing))
+    if by_quality is not None:
+        print()
+        print(format_quality_table(by_quality, digits=args.digits))
     return 0
+
+
+def _score_by_quality(
+    predictions: list[dict[str, Any]], annotations: list[dict[str, Any]], images: Path
+) -> dict[str, dict[str, Any]]:
+    """The figures of each quality verdict; the metric's warnings on small groups are dropped."""
+    from vqa.errors import UserError
+    from vqa.quality_scores import score_by_verdict, verdicts_of
+
+    if not images.is_dir():
+        raise UserError(f"--by-quality {images}: not a folder of images")
+    verdicts = verdicts_of({a["image"]: images / a["image"] for a in annotations})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return score_by_verdict(predictions, annotations, verdicts)
+
+
+def format_quality_table(by_quality: dict[str, dict[str, Any]], *, digits: int = 2) -> str:
+    """One line a verdict: questions, accuracy and unanswerable AP, in percent."""
+
+    def cell(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    lines = [f"{'quality verdict':<15}  {'questions':>9}  {'accuracy':>8}  {'unans. AP':>9}"]
+    for verdict, scored in by_quality.items():
+        lines.append(
+            f"{verdict:<15}  {scored['n']:>9}  {cell(scored['accuracy']['overall']):>8}  "
+            f"{cell(scored['answerability']['average_precision']):>9}"
+        )
+    return "\n".join(lines)

@@ -5,7 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from benchmark.__main__ import main
 from benchmark.score import format_table
@@ -142,3 +144,37 @@ def test_a_subcommand_is_required():
     done = _run()
     assert done.returncode == 2
     assert "score" in done.stderr
+
+
+def test_by_quality_scores_each_verdict_on_its_own_images(files, tmp_path, capsys):
+    pred, ann = files
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(1)
+    made = {  # sharp noise: ok; a flat grey: no edges, blurred; near black: too dark
+        "VizWiz_val_00000000.jpg": rng.integers(60, 200, (64, 64, 3), dtype=np.uint8),
+        "VizWiz_val_00000001.jpg": np.full((64, 64, 3), 120, np.uint8),
+        "VizWiz_val_00000002.jpg": np.full((64, 64, 3), 8, np.uint8),
+    }
+    for name, pixels in made.items():
+        Image.fromarray(pixels, "RGB").save(images / name, format="PNG")
+    assert main(["score", str(pred), "--annotations", str(ann), "--json",
+                 "--by-quality", str(images)]) == 0
+    by_quality = json.loads(capsys.readouterr().out)["by_quality"]
+    assert list(by_quality) == ["too_dark", "blurred", "ok", "all"]
+    # by hand: image 0 "yes" for 10 x "yes" scores 100; image 1 "soup" matches 2 of 10
+    # annotators (each sees 1 or 2 among the other 9: mean of min(1, k / 3) = 0.6); image 2
+    # "dark" matches 1 (mean 0.3).
+    assert by_quality["ok"]["accuracy"]["overall"] == pytest.approx(100.0)
+    assert by_quality["blurred"]["accuracy"]["overall"] == pytest.approx(60.0)
+    assert by_quality["too_dark"]["accuracy"]["overall"] == pytest.approx(30.0)
+    assert by_quality["all"]["n"] == 3
+
+
+def test_by_quality_names_a_missing_image(files, tmp_path):
+    pred, ann = files
+    (tmp_path / "images").mkdir()
+    done = _run("score", pred, "--annotations", ann, "--by-quality", tmp_path / "images")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "VizWiz_val_00000000.jpg" in done.stderr
+    assert "Traceback" not in done.stderr
