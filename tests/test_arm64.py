@@ -185,7 +185,7 @@ def _export(checkpoint: Path, fmt: str, out: Path):
     return read_bundle(result.path)
 
 
-def _compare(bundle, inputs, fmt: str) -> None:
+def _compare(bundle, inputs, fmt: str, checkpoint: Path) -> None:
     """Host and emulated logits of every input: the same answer on most, differences printed."""
     manifest = bundle.manifest
     options = runtimes.RuntimeOptions.from_manifest(manifest, threads=1)
@@ -212,7 +212,7 @@ def _compare(bundle, inputs, fmt: str) -> None:
     with torch.no_grad():
         from vqa.checkpoint import load_model
 
-        model = load_model(bundle.manifest["source"]["checkpoint"])
+        model = load_model(checkpoint)
         reference = np.concatenate([model(*map(torch.from_numpy, call)).numpy()
                                     for call in inputs])
     assert (emulated.argmax(1) == reference.argmax(1)).mean() >= MIN_FP32_AGREEMENT
@@ -228,11 +228,11 @@ def test_onnx_int8_arm64_bundle_on_emulated_kernels(checkpoint, inputs, tmp_path
     assert parity["status"] == "passed" and parity["top1_agreement"] >= 0.98
     assert parity["kernels"]["emulated"] and parity["kernels"]["qemu_cpu"] == "cortex-a76"
     assert "x86 kernels" in parity["note"]
-    _compare(bundle, inputs, "onnx")
+    _compare(bundle, inputs, "onnx", checkpoint)
 
 
 @needs_runtime
 @pytest.mark.slow
 def test_executorch_int8_arm64_bundle_on_emulated_kernels(checkpoint, inputs, tmp_path):
     bundle = _export(checkpoint, "executorch", tmp_path)
-    _compare(bundle, inputs, "executorch")
+    _compare(bundle, inputs, "executorch", checkpoint)
