@@ -287,8 +287,14 @@ def test_crash_and_hang_become_error_rows(work, tmp_path):
 
 def test_ctrl_c_keeps_the_rows_written(work, tmp_path):
     onnx = next(p for p in work.bundles if _bundle_format(p) == ("onnx", "fp32"))
+    # a bundle that passes the checks before measuring but whose model cannot load: its error
+    # row is written before the measurement that the interrupt stops
+    unloadable = shutil.copytree(onnx, tmp_path / "unloadable")
+    (unloadable / "model.onnx").write_bytes(b"not an onnx model")
+    manifest = json.loads((unloadable / "manifest.json").read_text("utf-8"))
+    write_manifest(unloadable, {**manifest, "files": describe_files(unloadable)})
     out = tmp_path / "interrupted.jsonl"
-    command = [sys.executable, "-m", "benchmark", str(tmp_path / "absent"), str(onnx),
+    command = [sys.executable, "-m", "benchmark", str(unloadable), str(onnx),
                "--no-baselines", "--no-roofline", "--runs", "100000000", "--out", str(out),
                "--report", str(tmp_path / "report")]
     # SIGINT at its default, as in a terminal, even when the tests run as a background job
@@ -299,8 +305,11 @@ def test_ctrl_c_keeps_the_rows_written(work, tmp_path):
     parent = psutil.Process(proc.pid)
     # generous limits: on a loaded machine starting the worker and drawing the report are slow
     deadline = time.monotonic() + 180
-    while not parent.children() and time.monotonic() < deadline:
+    while not out.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
+    while not parent.children() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[1]
     workers = parent.children(recursive=True)
     assert workers, "the measuring process never started"
     time.sleep(1.0)
@@ -309,7 +318,7 @@ def test_ctrl_c_keeps_the_rows_written(work, tmp_path):
     assert proc.returncode == 130, stderr
     assert "interrupted: 1 rows kept" in stderr
     (row,) = read_rows(out)
-    assert row["label"] == "absent" and row["status"] == "error"
+    assert row["label"] == "unloadable" and row["status"] == "error"
     assert (tmp_path / "report" / "report.md").is_file()
     assert not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
 
