@@ -18,24 +18,13 @@ from pathlib import Path
 
 from export.errors import ExportError
 from vqa.bundle import MANIFEST_NAME
+from vqa.io import process_running
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?:partial|replaced)-(?P<pid>\d+)-[0-9a-f]+$")
 
 
 def _temp_name(final: Path, kind: str) -> Path:
     return final.with_name(f".{final.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}")
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def clean_stale(parent: Path) -> list[Path]:
@@ -45,7 +34,7 @@ def clean_stale(parent: Path) -> list[Path]:
         return removed
     for entry in parent.iterdir():
         match = _TEMP.match(entry.name)
-        if match and entry.is_dir() and not _running(int(match["pid"])):
+        if match and entry.is_dir() and not process_running(int(match["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

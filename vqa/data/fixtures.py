@@ -24,6 +24,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from vqa.cli import NON_NEG_INT, POS_INT, HelpFormatter, add_debug_flag
 from vqa.data.vizwiz import ANSWER_CONFIDENCES, ANSWERS_PER_QUESTION, SPLITS, split_paths
 from vqa.errors import UserError, run_main
+from vqa.io import process_running
 from vqa.limits import MAX_FIXTURE_SIDE, check_fixture_size
 
 COLORS = {
@@ -114,18 +115,8 @@ def _remove_abandoned(root: Path) -> None:
     """Remove the hidden folders of fixture runs that were stopped (their process is gone)."""
     for partial in root.glob(f"{PARTIAL}*"):
         pid = partial.name.removeprefix(PARTIAL).split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
+        if pid.isdigit() and not process_running(int(pid)):
             shutil.rmtree(partial, ignore_errors=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _make_example(
