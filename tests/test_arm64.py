@@ -16,22 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from easy_vqa_tiny import encode, train_tiny
 
 from export import ExportRequest, export_bundles
 from vqa import runtimes
 from vqa.bundle import read_bundle
 from vqa.checkpoint import save_checkpoint, tokenizer_record
-from vqa.data import easy_vqa_answers, load_easy_vqa, load_image
-from vqa.model import create_model, reinit_for_scratch
+from vqa.data import easy_vqa_answers, load_easy_vqa
 from vqa.runtimes.emulated import ROOT_ENV, ArmRuntime, missing_reason
 from vqa.tokenizer import Tokenizer, train_sentencepiece
-from vqa.transforms import eval_transform
 
 REPO = Path(__file__).resolve().parent.parent
-IMG = 32
-WIDTH = 64
-TRAIN_SAMPLES = 1500
-STEPS = 300
 TEST_SAMPLES = 100
 MIN_SAME_ANSWER = 0.95
 """Stated tolerance: ARM and x86 int8 kernels give the same answer on 95 % of the samples."""
@@ -126,13 +121,6 @@ def test_the_emulated_cpu_model_decides_the_features(cpu, has, lacks):
 # a tiny trained model, its arm64 bundles, host and emulated logits ------------------------------
 
 
-def _encode(samples, tokenizer):
-    transform = eval_transform(IMG)
-    images = torch.stack([transform(load_image(s.image_path)) for s in samples])
-    ids, mask = tokenizer([s.question for s in samples])
-    return images, ids, mask
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> Path:
     """beit3_tiny trained for a few hundred steps on easy-VQA (random weights tie their logits,
@@ -140,29 +128,9 @@ def checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("arm64_tiny")
     questions = [s.question for s in load_easy_vqa("train")]
     tokenizer = Tokenizer(train_sentencepiece(questions, folder / "easy.spm"), max_len=16)
-    answers = easy_vqa_answers()
-    samples = load_easy_vqa("train")[:TRAIN_SAMPLES]
-    images, ids, mask = _encode(samples, tokenizer)
-    labels = torch.tensor([answers.index(s.answers[0]) for s in samples])
-    torch.manual_seed(0)
-    model = create_model(
-        "beit3_tiny", num_answers=len(answers), vocab_size=tokenizer.vocab_size, img_size=IMG,
-        patch_size=8, embed_dim=WIDTH, mlp_dim=4 * WIDTH,
-    )
-    reinit_for_scratch(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
-    generator = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(STEPS):
-        batch = torch.randint(0, len(samples), (32,), generator=generator)
-        loss = torch.nn.functional.cross_entropy(
-            model(images[batch], ids[batch], mask[batch]), labels[batch]
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    model = train_tiny(tokenizer)
     path = folder / "student.pth"
-    save_checkpoint(path, model.eval(), answers=answers,
+    save_checkpoint(path, model, answers=easy_vqa_answers(),
                     tokenizer=tokenizer_record(tokenizer.model_bytes, tokenizer.max_len))
     return path
 
@@ -172,7 +140,7 @@ def inputs(checkpoint):
     """easy-VQA test questions the exporter did not use, as numpy batches of one."""
     tokenizer = Tokenizer(checkpoint.parent / "easy.spm", max_len=16)
     samples = load_easy_vqa("test")[:TEST_SAMPLES]
-    images, ids, mask = _encode(samples, tokenizer)
+    images, ids, mask = encode(samples, tokenizer)
     return [[images[i : i + 1].numpy(), ids[i : i + 1].numpy(), mask[i : i + 1].numpy()]
             for i in range(len(samples))]
 

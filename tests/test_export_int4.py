@@ -18,6 +18,7 @@ import pytest
 import sentencepiece as spm
 import torch
 from coremltools.proto import MIL_pb2
+from easy_vqa_tiny import IMG, WIDTH, encode, train_tiny
 
 from export import ExportRequest, export_bundles
 from export.__main__ import main as export_main
@@ -25,54 +26,16 @@ from export.errors import ExportError
 from export.formats import ExportSettings
 from vqa.bundle import read_bundle
 from vqa.checkpoint import load_model, save_checkpoint, tokenizer_record
-from vqa.data import easy_vqa_answers, load_easy_vqa, load_image
-from vqa.model import create_model, reinit_for_scratch
+from vqa.data import easy_vqa_answers, load_easy_vqa
+from vqa.model import create_model
 from vqa.tokenizer import Tokenizer, train_sentencepiece
-from vqa.transforms import eval_transform
 
-IMG = 32
-WIDTH = 64  # beit3_tiny's
 # README.md: blocks of 128 (ONNX, Core ML) and 64 (ExecuTorch) need a width of 4 blocks at least;
 # narrower models get 32. 64 < 4 x 64, so every format takes 32 here.
 BLOCK = {"onnx": 32, "coreml": 32, "executorch": 32}
-TRAIN_SAMPLES = 1500
-STEPS = 300
 TEST_SAMPLES = 300
 PARITY_INPUTS = 100
 MIN_AGREEMENT = 0.95  # the int4 gate in export.parity.DEFAULT_THRESHOLDS
-
-
-def _encode(samples, tokenizer):
-    transform = eval_transform(IMG)
-    images = torch.stack([transform(load_image(s.image_path)) for s in samples])
-    ids, mask = tokenizer([s.question for s in samples])
-    return images, ids, mask
-
-
-def _train_on_easy_vqa(tokenizer: Tokenizer) -> torch.nn.Module:
-    answers = easy_vqa_answers()
-    samples = load_easy_vqa("train")[:TRAIN_SAMPLES]
-    images, ids, mask = _encode(samples, tokenizer)
-    labels = torch.tensor([answers.index(s.answers[0]) for s in samples])
-    torch.manual_seed(0)
-    model = create_model(  # 8 px patches: a 4 x 4 grid of the 32 px image
-        "beit3_tiny", num_answers=len(answers), vocab_size=tokenizer.vocab_size, img_size=IMG,
-        patch_size=8, embed_dim=WIDTH, mlp_dim=4 * WIDTH,
-    )
-    reinit_for_scratch(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.0)
-    generator = torch.Generator().manual_seed(0)
-    model.train()
-    for _ in range(STEPS):
-        batch = torch.randint(0, len(samples), (32,), generator=generator)
-        loss = torch.nn.functional.cross_entropy(
-            model(images[batch], ids[batch], mask[batch]), labels[batch]
-        )
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-    return model.eval()
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +43,7 @@ def checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("easy_vqa_tiny")
     questions = [s.question for s in load_easy_vqa("train")]
     tokenizer = Tokenizer(train_sentencepiece(questions, folder / "easy.spm"), max_len=16)
-    model = _train_on_easy_vqa(tokenizer)
+    model = train_tiny(tokenizer)
     path = folder / "student.pth"
     save_checkpoint(
         path, model, answers=easy_vqa_answers(),
@@ -117,7 +80,7 @@ def fresh(checkpoint):
     """easy-VQA test inputs (not the exporter's val inputs) and the fp32 model's answers."""
     tokenizer = Tokenizer(checkpoint.parent / "easy.spm", max_len=16)
     samples = load_easy_vqa("test")[:: len(load_easy_vqa("test")) // TEST_SAMPLES][:TEST_SAMPLES]
-    inputs = _encode(samples, tokenizer)
+    inputs = encode(samples, tokenizer)
     with torch.no_grad():
         reference = load_model(checkpoint)(*inputs).numpy()
     answers = easy_vqa_answers()
@@ -305,7 +268,7 @@ def test_vocab_cut_bundle_gives_the_full_models_logits(
 
     samples = load_easy_vqa("val")[:6]
     cut_tokenizer = Tokenizer(bundle.tokenizer_path(), max_len=16)
-    images, cut_ids, cut_mask = _encode(samples, cut_tokenizer)
+    images, cut_ids, cut_mask = encode(samples, cut_tokenizer)
     full_ids, full_mask = full([s.question for s in samples])
     assert not torch.equal(cut_ids, full_ids)
     session = ort.InferenceSession(str(bundle.model_path), providers=["CPUExecutionProvider"])
