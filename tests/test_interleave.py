@@ -29,6 +29,8 @@ TOLERANCE = 0.03
 ROUNDS = 60
 PER_ROUND = 2
 LOAD_SECONDS = 15.0
+SEQUENTIAL_LOAD_SECONDS = 120.0
+"""Longer than the loaded sequential phase can take, however slow the machine: stopped after it."""
 LOOPS = 6
 """Busy loops on the workloads' CPU: they leave the workloads a seventh of it at most."""
 CPU = 0
@@ -124,7 +126,8 @@ def test_interleaved_interval_holds_the_true_ratio_under_a_load_that_breaks_sequ
 
     rounds = 30  # a few seconds under the load even on a slow machine
     sequential_once = [np.median(once.time(PER_ROUND)) for _ in range(rounds)]
-    loops = _busy_loops(LOAD_SECONDS)  # the load starts when the second workload does
+    # the load starts when the second workload does and lasts until it ends (stopped below)
+    loops = _busy_loops(SEQUENTIAL_LOAD_SECONDS)
     try:
         sequential_twice = [np.median(twice.time(PER_ROUND)) for _ in range(rounds)]
     finally:
