@@ -401,7 +401,11 @@ class Harness:
             else:
                 self._write_row(row, written)
         available = options.memory_available or int(0.9 * psutil.virtual_memory().available)
-        groups = plan_groups([_memory_need(t) for t in ready], available) if ready else []
+        index = {t.label: i for i, t in enumerate(ready)}
+        pairs = [(index[r.slower], index[r.faster]) for r in options.ratio_targets
+                 if r.slower in index and r.faster in index]
+        needs = [_memory_need(t) for t in ready]
+        groups = plan_groups(needs, available, pairs=pairs) if ready else []
         if len(groups) > 1:
             self.progress(f"{len(ready)} targets need more than {available / 2**30:.1f} GiB "
                           f"at once: {len(groups)} groups, each with {ready[0].label}")
@@ -709,16 +713,27 @@ def _exit_code(proc: subprocess.Popen) -> int | None:
         return None
 
 
+MODEL_FACTOR = {"fp32": 2.0, "fp16": 2.0}
+"""Resident bytes a loaded model holds per byte of its file, by precision (int8 and int4: 3).
+Measured in interleaved runs on this project's machine (2026-12-07, beit3_small at 240 px and its
+6-layer student): fp32 0.8 (PyTorch eager) to 1.6 (onnxruntime); int8 1.9 to 2.6
+(onnxruntime: prepacked weights beside the graph), PyTorch's dynamic int8 2.2 of the fp32
+checkpoint it quantizes; rounded up."""
+PROCESS_BYTES = {"onnx": 100 * 2**20}
+"""A measuring process before its model, by format: onnxruntime's 0.06 GB measured; every other
+runtime imports torch (0.54-0.76 GB measured): 0.8 GB."""
+
+
 def _memory_need(t: Target) -> int:
-    """Bytes a loaded target is expected to hold: three times its model file (weights, the
-    runtime's copies and workspace; a PyTorch int8 baseline quantizes the fp32 checkpoint) and
-    the measuring process itself (about 0.6 GB with its runtime and torch, measured)."""
+    """Bytes a loaded target is expected to hold: its model file times MODEL_FACTOR (a PyTorch
+    int8 baseline quantizes the fp32 checkpoint) and the measuring process (PROCESS_BYTES)."""
     size = 0
     if t.bundle is not None:
         size = t.bundle.model_bytes()
     elif t.checkpoint is not None and t.checkpoint.is_file():
         size = t.checkpoint.stat().st_size
-    return 3 * size + 600 * 2**20
+    factor = MODEL_FACTOR.get(t.precision, 3.0)
+    return int(factor * size) + PROCESS_BYTES.get(t.format, 800 * 2**20)
 
 
 def _file_name(label: str) -> str:

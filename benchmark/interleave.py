@@ -77,26 +77,38 @@ def run_rounds(
     return times
 
 
-def plan_groups(needs: Sequence[int], available: int, reference: int = 0) -> list[list[int]]:
+def plan_groups(
+    needs: Sequence[int],
+    available: int,
+    reference: int = 0,
+    pairs: Sequence[tuple[int, int]] = (),
+) -> list[list[int]]:
     """Indices of the targets loaded together, within `available` bytes of memory.
 
-    One group when every target fits; else greedy groups in order, each of which also holds the
-    `reference` target, so that every ratio to it stays paired round for round. A target that
-    does not fit beside the reference even alone gets a group with it all the same (the run
-    tries it; the memory of the machine is the limit, not an estimate).
+    One group when every target fits. Else greedy groups, each of which also holds the
+    `reference` target, so that every ratio to it stays paired round for round; the two sides of
+    each of `pairs` (the ratios a run judges, in the order given) are placed in one group, a side
+    loaded again in a later group where a pair needs it there. The targets in no pair follow, in
+    order. A target that does not fit beside the reference even alone gets a group with it all
+    the same (the run tries it; the memory of the machine is the limit, not an estimate).
     """
     if sum(needs) <= available:
         return [list(range(len(needs)))]
+    paired = {i for pair in pairs for i in pair}
+    units = [tuple(dict.fromkeys(pair)) for pair in pairs]
+    units += [(i,) for i in range(len(needs)) if i not in paired and i != reference]
     groups: list[list[int]] = []
     current: list[int] = [reference]
     used = needs[reference]
-    for index, need in enumerate(needs):
-        if index == reference:
+    for unit in units:
+        missing = [i for i in unit if i not in current]
+        if not missing:
             continue
-        if used + need > available and len(current) > 1:
+        if used + sum(needs[i] for i in missing) > available and len(current) > 1:
             groups.append(current)
             current, used = [reference], needs[reference]
-        current.append(index)
-        used += need
+            missing = [i for i in unit if i not in current]
+        current.extend(missing)
+        used += sum(needs[i] for i in missing)
     groups.append(current)
     return groups

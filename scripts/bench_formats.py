@@ -254,9 +254,12 @@ def _baseline_label(precision: str, name: str, several: bool) -> str:
 
 
 def ratio_targets(plan: dict[str, list[Path]], names: list[str]) -> list[dict]:
-    """The speed targets as the benchmark's --targets file holds them (labels of rows)."""
+    """The speed targets as the benchmark's --targets file holds them (labels of rows), format
+    by format: where the targets need more memory than the machine has, the benchmark loads them
+    in groups in this order, so a format's bundles of both models share a group."""
     several = len(names) > 1
-    targets = []
+    targets: list[dict] = []
+    formats: list[str] = []
     by_model: dict[str, dict[tuple[str, str], str]] = {}
     for name in names:
         labels = {(m["format"], m["precision"]): b.name
@@ -268,15 +271,18 @@ def ratio_targets(plan: dict[str, list[Path]], names: list[str]) -> list[dict]:
                 continue
             targets.append({"name": f"{name} {fmt} int8 vs eager fp32", "slower": eager,
                             "faster": label, "target": TARGETS["best_int8_vs_eager_fp32"]})
+            formats.append(fmt)
             if (fmt, _fp32_of(fmt)) in labels:
                 targets.append({"name": f"{name} {fmt} int8 vs its fp32",
                                 "slower": labels[(fmt, _fp32_of(fmt))], "faster": label,
                                 "target": TARGETS["int8_vs_own_fp32"]})
+                formats.append(fmt)
         for peer in (b.name for b in plan[name] if _is_peer(b.name)):
             if ("onnx", "int8") in labels:
                 targets.append({"name": f"{name} onnx int8 vs {peer}", "slower": peer,
                                 "faster": labels[("onnx", "int8")],
                                 "target": TARGETS["ours_vs_peer"]})
+                formats.append("onnx")
     if several:
         base, student = names[0], names[1]
         for key, label in by_model[student].items():
@@ -284,12 +290,16 @@ def ratio_targets(plan: dict[str, list[Path]], names: list[str]) -> list[dict]:
                 targets.append({"name": f"{student} vs {base} {key[0]} {key[1]}",
                                 "slower": by_model[base][key], "faster": label,
                                 "target": TARGETS["student_vs_base"]})
+                formats.append(key[0])
         for precision in ("fp32", "int8"):
             targets.append({"name": f"{student} vs {base} pytorch {precision}",
                             "slower": _baseline_label(precision, base, True),
                             "faster": _baseline_label(precision, student, True),
                             "target": TARGETS["student_vs_base"]})
-    return targets
+            formats.append("pytorch")
+    order = list(dict.fromkeys(formats))
+    ranked = sorted(zip(formats, targets, strict=True), key=lambda pair: order.index(pair[0]))
+    return [target for _, target in ranked]
 
 
 # printing ---------------------------------------------------------------------------------------
@@ -322,7 +332,9 @@ def _table(rows: list[dict], eager: str) -> None:
            and not _is_peer(r["label"])}
     sizes = {r["label"]: (r.get("memory") or {}).get("model_file_bytes") for r in rows}
     for r in rows:
-        cells = [r["label"], r["format"], r["precision"]]
+        group = r.get("interleave") or {}
+        label = r["label"] + (f" (group {group['group']})" if group.get("groups", 1) > 1 else "")
+        cells = [label, r["format"], r["precision"]]
         if r["status"] != "ok":
             table.append((*cells, r["status"], "-", "-", "-", "-", "-"))
             continue
