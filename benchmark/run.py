@@ -97,7 +97,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     interleave = parser.add_argument_group(
         "interleaved mode",
-        "every target loaded at once, each in its own process, then timed in rounds: in each "
+        "every target loaded at once (where memory is short: in groups that each hold the first "
+        "target and both sides of each --targets ratio), each in its own process, then timed in "
+        "rounds: in each "
         "round every target, in a fresh random order, runs --per-round inferences; rows keep "
         "their time per round (per_round_ms) for ratios with intervals",
     )
@@ -112,7 +114,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "rows; while one is undecided, rounds go on up to --budget",
     )
     interleave.add_argument("--budget", type=POS_FLOAT, metavar="SECONDS",
-                            help="time the rounds may take while a --targets verdict is open")
+                            help="time the rounds of a group may take while a --targets verdict is "
+                            "open")
     interleave.add_argument("--seed", type=NON_NEG_INT, help="seed of the round orders")
     parser.add_argument(
         "--kernels", choices=("host", "arm64"), default="host",
