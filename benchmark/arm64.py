@@ -220,8 +220,8 @@ def _accuracy(
             continue
         theirs = np.load(_logits_file(other["accuracy"]["predictions_file"]))
         if theirs.shape == logits.shape:
-            same = (theirs.argmax(axis=1) == logits.argmax(axis=1)).mean()
-            accuracy[f"agreement_{name}"] = 100.0 * float(same)
+            same = int((theirs.argmax(axis=1) == logits.argmax(axis=1)).sum())
+            accuracy[f"agreement_{name}"] = 100.0 * same / len(logits)  # as the host rows'
             accuracy[f"max_abs_logit_diff_{name}"] = float(np.abs(theirs - logits).max())
     return accuracy
 
