@@ -438,10 +438,15 @@ def print_student_vs_base(names: list[str], rows: list[dict]) -> list[tuple[str,
     return verdicts
 
 
+def run_threads(rows: list[dict]) -> int:
+    """The threads the measured rows ran with (a skipped row, such as Core ML's here, has none)."""
+    return next((r["threads"] for r in rows if r.get("threads")), 1)
+
+
 def print_run(rows: list[dict]) -> None:
     """Device, rounds, memory and the machine probes (a diagnostic)."""
     interleaved = [r for r in rows if r.get("interleave")]
-    print(f"\n{rows[0]['device']['name']}, {rows[0]['threads']} threads")
+    print(f"\n{rows[0]['device']['name']}, {run_threads(rows)} threads")
     if interleaved:
         groups = {r["interleave"]["group"]: r["interleave"] for r in interleaved}
         for number, info in sorted(groups.items()):
@@ -550,7 +555,7 @@ def main() -> None:
                   file=sys.stderr)
             sys.exit(2 if code == 2 else 1)
         rows = [json.loads(line) for line in results.read_text("utf-8").splitlines()]
-        threads = rows[0]["threads"] or 1
+        threads = run_threads(rows)
         from benchmark.probe import int8_kernel_gain
 
         kernel_gain = int8_kernel_gain(threads)

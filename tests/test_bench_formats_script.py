@@ -38,3 +38,11 @@ def test_measure_only_without_an_earlier_run_is_a_clear_error(tmp_path: Path) ->
     )
     assert done.returncode == 2
     assert "no earlier run in" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_threads_come_from_a_measured_row_not_a_skipped_one(load_script) -> None:
+    script = load_script("bench_formats")
+    rows = [{"label": "x-coreml-fp16", "status": "skipped", "threads": None},
+            {"label": "pytorch-fp32 (x)", "status": "ok", "threads": 2}]
+    assert script.run_threads(rows) == 2
+    assert script.run_threads(rows[:1]) == 1
