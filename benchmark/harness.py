@@ -38,7 +38,7 @@ from tqdm import tqdm
 import benchmark
 from benchmark.device import available_cpus, host_device
 from benchmark.inputs import DataSelection, InputCache, build_input_cache
-from benchmark.interleave import SessionError, plan_groups, run_rounds
+from benchmark.interleave import SessionError, plan_groups, run_trials
 from benchmark.parent import WATCH_ENV, die_with_parent
 from benchmark.plan import Target, baseline_targets, bundle_target, fill_model_figures
 from benchmark.probe import achieved, machine_check
@@ -73,8 +73,8 @@ class RunOptions:
     coreml_units: str = "all"
     interleave: bool = False
     rounds: int = 20
+    trials: int = 3
     per_round: int = 3
-    max_rounds: int | None = None
     budget_s: float | None = None
     ratio_targets: Sequence[RatioTarget] = ()
     seed: int | None = None
@@ -170,6 +170,7 @@ class WorkerSession:
         self.log = log
         self.timeout = timeout
         self.rss_bytes = 0
+        self.times_s: list[float] = []
         self._buffer = b""
         read_end, write_end = os.pipe()
         with open(log, "wb") as out:
@@ -211,7 +212,9 @@ class WorkerSession:
         self._reply()
 
     def time(self, n: int) -> list[float]:
-        return self._send({"run": n})["times_s"]
+        taken = self._send({"run": n})["times_s"]
+        self.times_s += taken
+        return taken
 
     def finish(self) -> int | None:
         """End the timed runs (the accuracy pass runs then, when asked); the exit code, or None
@@ -431,75 +434,108 @@ class Harness:
         self, targets: list[Target], group: tuple[int, int], rng: np.random.Generator,
         written: list[dict[str, Any]],
     ) -> None:
-        """Load the group's targets, time them in rounds, finish each and write its row."""
+        """Time the group's targets in rounds, in trials of freshly started processes; finish
+        the last trial's processes and write each target's row."""
         options = self.options
         suffix = f"_group{group[0]}" if group[1] > 1 else ""
-        loaded: dict[str, tuple[Target, dict, WorkerSession, dict[str, Path], Path]] = {}
-        failures: dict[str, str] = {}
+        prepared: dict[str, tuple[Target, dict, Path, dict[str, Path]]] = {}
+        for t in targets:
+            row = self._base_row(t)
+            try:
+                cache = self._inputs(t)
+            except (OSError, ValueError, RuntimeError) as err:
+                self._write_row({**row, "status": "error",
+                                 "error": f"preparing inputs: {err}"}, written)
+                continue
+            spec_path, _, paths = self._write_spec(t, cache)
+            prepared[t.label] = (t, row, spec_path, paths)
+        trial: dict[str, WorkerSession] = {}
+        earlier_s: dict[str, list[float]] = {label: [] for label in prepared}
         peak_rss = [0]
 
-        def failed(session: WorkerSession, err: SessionError) -> None:
-            failures[session.label] = str(err)
-            self.progress(f"{session.label}: left the rounds ({err})")
+        def leave(session: WorkerSession, code: int | None) -> None:
+            t, row, _, paths = prepared[session.label]
+            result = self._result(session.label, earlier_s[session.label])
+            self._write_row(self._finish_row(t, row, code, result, session.tail(), session.log,
+                                             paths), written)
 
-        def after_round(done: int, times: dict[str, list[float]]) -> None:
-            peak_rss[0] = max(peak_rss[0], sum(loaded[label][2].rss_bytes for label in times))
-            if done % 10 and done != 1:
-                return
-            self.progress(f"round {done}: " + ", ".join(
-                f"{label} {ms[-1]:.1f} ms" for label, ms in times.items()))
-
-        try:
-            for t in targets:
-                row = self._base_row(t)
-                try:
-                    cache = self._inputs(t)
-                except (OSError, ValueError, RuntimeError) as err:
-                    self._write_row({**row, "status": "error",
-                                     "error": f"preparing inputs: {err}"}, written)
-                    continue
-                spec_path, result_path, paths = self._write_spec(t, cache)
-                log = self.work / "logs" / f"{_file_name(t.label)}{suffix}.log"
-                self.progress(f"{t.label}: loading")
-                session = WorkerSession(t.label, self.worker_command, spec_path, log, self.env,
+        def start(number: int, labels: list[str]) -> list[WorkerSession]:
+            trial.clear()
+            for label in labels:
+                t, _, spec_path, _ = prepared[label]
+                name = f"{_file_name(label)}{suffix}" + (f"_trial{number}" if number > 1 else "")
+                log = self.work / "logs" / f"{name}.log"
+                self.progress(f"{label}: loading (trial {number})")
+                session = WorkerSession(label, self.worker_command, spec_path, log, self.env,
                                         options.timeout)
                 try:
                     session.ready()
                 except SessionError as err:
                     code = None if "timed out" in str(err) else _exit_code(session.proc)
                     session.kill()
-                    self._write_row(self._finish_row(t, row, code, _read_result(result_path),
-                                                     session.tail(), log, paths), written)
+                    leave(session, code)
                     continue
-                loaded[t.label] = (t, row, session, paths, log)
-                peak_rss[0] = max(peak_rss[0], sum(e[2].rss_bytes for e in loaded.values()))
-            self.progress(f"group {group[0]}/{group[1]}: {len(loaded)} targets loaded, "
-                          f"{peak_rss[0] / 2**30:.2f} GiB resident in their processes")
-            undecided = self._undecided if options.ratio_targets else None
-            times = run_rounds(
-                [entry[2] for entry in loaded.values()], options.rounds, options.per_round, rng,
-                undecided, options.max_rounds, options.budget_s, failed, after_round,
-            )
-            for label, (t, row, session, paths, log) in loaded.items():
-                if label in failures:
+                trial[label] = session
+            rss = sum(s.rss_bytes for s in trial.values())
+            peak_rss[0] = max(peak_rss[0], rss)
+            self.progress(f"group {group[0]}/{group[1]}, trial {number}: {len(trial)} targets "
+                          f"loaded, {rss / 2**30:.2f} GiB resident in their processes")
+            return list(trial.values())
+
+        def failed(session: WorkerSession, err: SessionError) -> None:
+            self.progress(f"{session.label}: left the rounds ({err})")
+            session.kill()
+            leave(session, None if "timed out" in str(err) else session.proc.returncode)
+
+        def after_round(done: int, times: dict[str, list[float]]) -> None:
+            peak_rss[0] = max(peak_rss[0], sum(trial[label].rss_bytes for label in times))
+            if done % 10 and done != 1:
+                return
+            self.progress(f"round {done}: " + ", ".join(
+                f"{label} {ms[-1]:.1f} ms" for label, ms in times.items()))
+
+        def end(sessions: list[WorkerSession], last: bool) -> None:
+            for session in sessions:
+                if not last:
+                    earlier_s[session.label] += session.times_s
                     session.kill()
-                    code = None if "timed out" in failures[label] else session.proc.returncode
-                else:
-                    code = session.finish()
-                result = _read_result(self.work / "specs" / f"{_file_name(label)}.result.json")
-                row = self._finish_row(t, row, code, result, session.tail(), log, paths)
-                if row["status"] == "ok" and label in times:
-                    row["per_round_ms"] = times[label]
-                    row["interleave"] = {
-                        "group": group[0], "groups": group[1], "rounds": len(times[label]),
-                        "inferences_per_round": options.per_round, "order": "random per round",
-                        "targets": sorted(times), "peak_resident_bytes": peak_rss[0],
-                    }
-                self._write_row(row, written)
-            self._print_verdicts(times)
+                    continue
+                code = session.finish()
+                t, row, _, paths = prepared[session.label]
+                result = self._result(session.label, earlier_s[session.label])
+                finished[session.label] = self._finish_row(t, row, code, result, session.tail(),
+                                                           session.log, paths)
+
+        finished: dict[str, dict[str, Any]] = {}
+        undecided = self._undecided if options.ratio_targets else None
+        try:
+            times, trial_rounds = run_trials(
+                start, end, list(prepared), options.rounds, options.trials, options.per_round,
+                rng, undecided, options.budget_s, failed, after_round,
+            )
         finally:
-            for _, _, session, _, _ in loaded.values():
+            for session in trial.values():
                 session.kill()
+        for label, row in finished.items():
+            if row["status"] == "ok" and label in times:
+                row["per_round_ms"] = times[label]
+                row["interleave"] = {
+                    "group": group[0], "groups": group[1], "rounds": len(times[label]),
+                    "trials": trial_rounds, "inferences_per_round": options.per_round,
+                    "order": "random per round", "targets": sorted(times),
+                    "peak_resident_bytes": peak_rss[0],
+                }
+            self._write_row(row, written)
+        self._print_verdicts(times)
+
+    def _result(self, label: str, earlier_s: list[float]) -> dict[str, Any]:
+        """A measuring process's result file, its timed inferences after those of the earlier
+        trials' processes (load and first inference: its own)."""
+        result = _read_result(self.work / "specs" / f"{_file_name(label)}.result.json")
+        if earlier_s and result.get("latency"):
+            latency = result["latency"]
+            result["latency"] = {**latency, "times_s": earlier_s + latency["times_s"]}
+        return result
 
     def _undecided(self, times: dict[str, list[float]]) -> bool:
         judged = (target.judge(times) for target in self.options.ratio_targets)

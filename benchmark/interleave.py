@@ -8,8 +8,12 @@ trials: Abedi and Brecht, ICPE 2017). A target's time in a round is the median o
 there; a ratio between two targets is taken per round, from times seconds apart under the same
 machine weather (benchmark.stats.paired_ratio).
 
-Rounds go on to `rounds`, then, while `undecided` says some verdict is still open, up to
-`max_rounds` or until `budget_s` seconds of rounds have passed (without either, no further).
+A process can also hold a state of its own for its whole life (where its memory landed, how its
+runtime's threads were placed): one measured process of a target ran twice as slow as another in
+every round. Paired rounds cannot average that out, so the rounds are split into trials, each
+with freshly started processes (run_trials); the rounds of all trials are pooled. While
+`undecided` says some verdict is still open, further trials run until `budget_s` seconds have
+passed (without a budget, no further).
 """
 
 from __future__ import annotations
@@ -38,12 +42,8 @@ def run_rounds(
     rounds: int,
     per_round: int,
     rng: np.random.Generator,
-    undecided: Callable[[dict[str, list[float]]], bool] | None = None,
-    max_rounds: int | None = None,
-    budget_s: float | None = None,
     failed: Callable[[TimedSession, SessionError], None] = lambda session, err: None,
     after_round: Callable[[int, dict[str, list[float]]], None] = lambda done, times: None,
-    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, list[float]]:
     """Each live session's per-round times in ms (round order, one list length for all).
 
@@ -53,15 +53,9 @@ def run_rounds(
     """
     live = list(sessions)
     times: dict[str, list[float]] = {s.label: [] for s in live}
-    start = clock()
-    done = 0
-    while live:
-        if done >= rounds:
-            unbounded = max_rounds is None and budget_s is None  # no more rounds than asked
-            over = (max_rounds is not None and done >= max_rounds) or (
-                budget_s is not None and clock() - start >= budget_s)
-            if over or unbounded or undecided is None or not undecided(times):
-                break
+    for done in range(1, rounds + 1):
+        if not live:
+            break
         for index in rng.permutation(len(live)):
             session = live[index]
             try:
@@ -72,9 +66,61 @@ def run_rounds(
                 continue
             times[session.label].append(float(np.median(taken)) * 1e3)
         live = [s for s in live if s.label in times]
-        done += 1
         after_round(done, times)
     return times
+
+
+def split_rounds(rounds: int, trials: int) -> list[int]:
+    """`rounds` over `trials` as evenly as possible, the first trials taking the remainder (every
+    trial at least one round)."""
+    return [max(1, rounds // trials + (1 if i < rounds % trials else 0)) for i in range(trials)]
+
+
+def run_trials(
+    start: Callable[[int, list[str]], Sequence[TimedSession]],
+    end: Callable[[Sequence[TimedSession], bool], None],
+    labels: Sequence[str],
+    rounds: int,
+    trials: int,
+    per_round: int,
+    rng: np.random.Generator,
+    undecided: Callable[[dict[str, list[float]]], bool] | None = None,
+    budget_s: float | None = None,
+    failed: Callable[[TimedSession, SessionError], None] = lambda session, err: None,
+    after_round: Callable[[int, dict[str, list[float]]], None] = lambda done, times: None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[dict[str, list[float]], list[int]]:
+    """Per-round times in ms of every label that lasted through all trials, pooled in round
+    order, and the number of rounds of each trial.
+
+    `start(number, labels)` loads a trial's sessions (fresh processes) for the labels still in;
+    a label it cannot load leaves. `end(sessions, last)` ends them: the last trial's are
+    finished, the others' stopped. A label that leaves (at a load or in the rounds) loses its
+    times, so the lists stay paired. Trials beyond `trials` have as many rounds as the first.
+    """
+    plan = split_rounds(rounds, trials)
+    times: dict[str, list[float]] = {label: [] for label in labels}
+    done: list[int] = []
+    began = clock()
+    while times:
+        sessions = list(start(len(done) + 1, list(times)))
+        before = dict(times)
+
+        def heard(n: int, trial_times: dict[str, list[float]], before=before) -> None:
+            after_round(sum(done) + n,
+                        {label: before[label] + ms for label, ms in trial_times.items()})
+
+        count = plan[len(done)] if len(done) < len(plan) else plan[0]
+        taken = run_rounds(sessions, count, per_round, rng, failed, heard)
+        times = {label: before[label] + ms for label, ms in taken.items()}
+        done.append(count if taken else 0)
+        more = bool(times) and (len(done) < len(plan) or (
+            undecided is not None and budget_s is not None and clock() - began < budget_s
+            and undecided(times)))
+        end([s for s in sessions if s.label in times], not more)
+        if not more:
+            break
+    return times, done
 
 
 def plan_groups(

@@ -106,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     interleave.add_argument("--interleave", action="store_true",
                             help="measure in interleaved rounds (--runs is not used)")
     interleave.add_argument("--rounds", type=POS_INT, default=20, help="rounds at least")
+    interleave.add_argument(
+        "--trials", type=POS_INT, default=3,
+        help="the rounds are split into this many trials, each with freshly started measuring "
+        "processes, so that a state one process holds for its life (memory placement, thread "
+        "placement) is not taken for the target's speed",
+    )
     interleave.add_argument("--per-round", type=POS_INT, default=3,
                             help="timed inferences of each target in a round")
     interleave.add_argument(
@@ -115,7 +121,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     interleave.add_argument("--budget", type=POS_FLOAT, metavar="SECONDS",
                             help="time the rounds of a group may take while a --targets verdict is "
-                            "open")
+                            "open: further trials start until it has passed")
     interleave.add_argument("--seed", type=NON_NEG_INT, help="seed of the round orders")
     parser.add_argument(
         "--kernels", choices=("host", "arm64"), default="host",
@@ -202,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
         coreml_units=args.coreml_units,
         interleave=args.interleave,
         rounds=args.rounds,
+        trials=args.trials,
         per_round=args.per_round,
         budget_s=args.budget,
         ratio_targets=_ratio_targets(args.targets),

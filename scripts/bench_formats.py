@@ -17,7 +17,9 @@ intervals (order-statistics interval of the median of per-round ratios):
 - int8/fp32 model size (target <= 0.27; Core ML: int8/fp16 <= 0.54, the same bytes a weight).
 
 A speed target is met when its interval's lower bound clears it, missed when its upper bound is
-below it, undecided otherwise; while one is undecided the run adds rounds up to --budget seconds.
+below it, undecided otherwise; while one is undecided the run adds trials up to --budget seconds.
+The rounds are split into --trials trials, each with freshly started measuring processes, since a
+process can hold a state for its life (memory or thread placement) that no pairing averages out.
 The machine probes are printed as a diagnostic; they do not veto a verdict. The CPU's int8
 features (AVX2, AVX-512, VNNI, AMX) are printed with the int8 settings they imply, and the int8
 gain of onnxruntime's int8 matmul kernel on this CPU is measured (interleaved, with its interval):
@@ -25,7 +27,8 @@ a missed int8 target is reported beside it, the measured reason when the kernel 
 less than the target. Random weights give near-flat logits, so the int8 exports run with
 --min-top1 0 (and the peers' parity is measured, not checked).
 
-    python scripts/bench_formats.py [--rounds 20] [--per-round 2] [--budget 900] [--threads N]
+    python scripts/bench_formats.py [--rounds 20] [--trials 3] [--per-round 2] [--budget 900]
+                                    [--threads N]
                                     [--only FORMATS] [--arch ARCH] [--student-arch ARCH]
                                     [--img-size N] [--x86-vnni] [--out DIR [--measure-only]]
                                     [--tokenizer SPM] [--models NAME:ARCH:SIZE ...] [--no-peers]
@@ -443,6 +446,12 @@ def run_threads(rows: list[dict]) -> int:
     return next((r["threads"] for r in rows if r.get("threads")), 1)
 
 
+def _trials(info: dict) -> str:
+    """`3 trials of 4 + 4 + 4`: the rounds each set of freshly started processes timed."""
+    trials = info.get("trials") or [info["rounds"]]
+    return f"{len(trials)} trial{'s' * (len(trials) > 1)} of {' + '.join(map(str, trials))}"
+
+
 def print_run(rows: list[dict]) -> None:
     """Device, rounds, memory and the machine probes (a diagnostic)."""
     interleaved = [r for r in rows if r.get("interleave")]
@@ -451,8 +460,9 @@ def print_run(rows: list[dict]) -> None:
         groups = {r["interleave"]["group"]: r["interleave"] for r in interleaved}
         for number, info in sorted(groups.items()):
             print(f"group {number}/{info['groups']}: {len(info['targets'])} targets loaded at "
-                  f"once, {info['rounds']} rounds of {info['inferences_per_round']} inferences "
-                  f"each in a random order, peak {info['peak_resident_bytes'] / 2**30:.2f} GiB "
+                  f"once, {info['rounds']} rounds ({_trials(info)}) of "
+                  f"{info['inferences_per_round']} inferences each in a random order, peak "
+                  f"{info['peak_resident_bytes'] / 2**30:.2f} GiB "
                   "resident in their processes")
     print(f"intervals: {INTERVAL_METHOD}")
     check = rows[0].get("machine_check")
@@ -472,6 +482,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds at least")
+    parser.add_argument("--trials", type=int, default=3,
+                        help="the rounds split into trials of freshly started processes")
     parser.add_argument("--per-round", type=int, default=2,
                         help="timed inferences of each target in a round")
     parser.add_argument("--budget", type=float, default=900.0,
@@ -541,8 +553,9 @@ def main() -> None:
         targets = root / f"{results.stem}.targets.json"
         targets.write_text(json.dumps(ratio_targets(plan, names), indent=1), "utf-8")
         command = [sys.executable, "-m", "benchmark", *map(str, bundles), "--interleave",
-                   "--rounds", str(args.rounds), "--per-round", str(args.per_round),
-                   "--targets", str(targets), "--budget", str(args.budget), "--warmup", "2",
+                   "--rounds", str(args.rounds), "--trials", str(args.trials),
+                   "--per-round", str(args.per_round), "--targets", str(targets),
+                   "--budget", str(args.budget), "--warmup", "2",
                    "--timeout", "3600", "--out", str(results), "--report", str(report)]
         if args.threads:
             command += ["--threads", str(args.threads)]

@@ -513,6 +513,7 @@ def test_interleaved_rows_keep_their_time_per_round(work, tmp_path):
     assert [row["format"] for row in timed] == ["onnx", "onnx"]
     for row in timed:
         assert len(row["per_round_ms"]) == row["interleave"]["rounds"] == 7
+        assert row["interleave"]["trials"] == [3, 2, 2]  # 3 trials by default
         assert row["interleave"]["targets"] == sorted(r["label"] for r in timed)
         # 2 timed inferences a round, every one kept; a round's time is the median of its two
         samples = row["latency_ms"]["samples"]
@@ -522,6 +523,9 @@ def test_interleaved_rows_keep_their_time_per_round(work, tmp_path):
         assert row["memory"]["model_peak_rss_bytes"] > 0
     skipped = [row for row in rows.values() if row["format"] == "coreml"]
     assert skipped[0]["status"] == "skipped" and "per_round_ms" not in skipped[0]
+    # each trial started its own measuring processes, each with a log of its own
+    logs = sorted(p.name for p in (tmp_path / "interleaved_files" / "logs").glob("*onnx*"))
+    assert len(logs) == 6 and sum("_trial3" in name for name in logs) == 2, logs
 
 
 def _command_line(process: psutil.Process) -> str:

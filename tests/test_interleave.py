@@ -21,7 +21,13 @@ import numpy as np
 import psutil
 import pytest
 
-from benchmark.interleave import SessionError, plan_groups, run_rounds
+from benchmark.interleave import (
+    SessionError,
+    plan_groups,
+    run_rounds,
+    run_trials,
+    split_rounds,
+)
 from benchmark.stats import RatioTarget, format_ratio, paired_ratio, verdict
 
 TRUE_RATIO = 2.0
@@ -152,29 +158,66 @@ class Scripted:
         return taken
 
 
-def test_rounds_go_on_while_a_verdict_is_open():
-    """Ratios alternate 1.5 and 2.5 round by round: a target of 2 stays undecided, so rounds go
-    on to max_rounds; a target of 1.2 is met at the first check."""
+class Trials:
+    """Fresh Scripted sessions each trial, and what was asked of them."""
+
+    def __init__(self, scripts: dict[str, list[float]], unloadable: dict[int, str] | None = None):
+        self.scripts, self.unloadable = scripts, unloadable or {}
+        self.started: list[list[str]] = []
+        self.ended: list[tuple[list[str], bool]] = []
+
+    def start(self, number: int, labels: list[str]) -> list[Scripted]:
+        self.started.append(labels)
+        return [Scripted(label, self.scripts[label]) for label in labels
+                if self.unloadable.get(number) != label]
+
+    def end(self, sessions: list[Scripted], last: bool) -> None:
+        self.ended.append(([s.label for s in sessions], last))
+
+
+def _run(trials: Trials, rounds: int, count: int, **extra):
+    return run_trials(trials.start, trials.end, list(trials.scripts), rounds, count, 1,
+                      np.random.default_rng(1), **extra)
+
+
+def test_the_rounds_are_split_into_trials_of_fresh_sessions():
+    trials = Trials({"fast": [0.010], "slow": [0.020]})
+    times, rounds = _run(trials, 7, 3)
+    assert rounds == split_rounds(7, 3) == [3, 2, 2]
+    assert len(times["fast"]) == len(times["slow"]) == 7
+    assert trials.started == [["fast", "slow"]] * 3
+    assert trials.ended == [(["fast", "slow"], False)] * 2 + [(["fast", "slow"], True)]
+    assert split_rounds(2, 3) == [1, 1, 1]  # every trial times each target at least once
+
+
+def test_trials_go_on_while_a_verdict_is_open():
+    """Ratios alternate 1.5 and 2.5 round by round: a target of 2 stays undecided, so trials go
+    on until the budget has passed; a target of 1.2 is met after the trials asked for."""
     open_target = RatioTarget("at the median", "slow", "fast", 2.0)
     clear_target = RatioTarget("far below it", "slow", "fast", 1.2)
-
-    def sessions():
-        return [Scripted("fast", [0.010]), Scripted("slow", [0.015, 0.025])]
+    scripts = {"fast": [0.010], "slow": [0.015, 0.025]}
 
     def undecided(target):
         return lambda times: target.judge(times)[1] == "undecided"
 
-    rng = np.random.default_rng(1)
-    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target), max_rounds=12)
-    assert len(times["fast"]) == len(times["slow"]) == 12
-    times = run_rounds(sessions(), 8, 1, rng, undecided(clear_target), max_rounds=40)
-    assert len(times["fast"]) == 8 and clear_target.judge(times)[1] == "met"
-    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target))  # no budget: no more
-    assert len(times["fast"]) == 6
-    clock = iter(range(100))  # one second a reading: the budget of 5 s ends the rounds
-    times = run_rounds(sessions(), 6, 1, rng, undecided(open_target), budget_s=5,
-                       clock=lambda: next(clock))
-    assert 6 <= len(times["fast"]) < 12
+    clock = iter(range(100))  # one second a reading: a budget of 5 s allows 4 more trials
+    trials = Trials(scripts)
+    times, rounds = _run(trials, 6, 3, undecided=undecided(open_target), budget_s=5,
+                         clock=lambda: next(clock))
+    assert rounds == [2] * 7 and len(times["fast"]) == 14
+    assert [last for _, last in trials.ended] == [False] * 6 + [True]
+    trials = Trials(scripts)
+    times, rounds = _run(trials, 8, 2, undecided=undecided(clear_target), budget_s=1e9)
+    assert rounds == [4, 4] and clear_target.judge(times)[1] == "met"
+    times, rounds = _run(Trials(scripts), 6, 3, undecided=undecided(open_target))  # no budget
+    assert rounds == [2, 2, 2]
+
+
+def test_a_target_that_does_not_load_in_a_later_trial_loses_all_its_times():
+    trials = Trials({"fast": [0.010], "slow": [0.020], "flaky": [0.030]}, unloadable={2: "flaky"})
+    times, rounds = _run(trials, 6, 3)
+    assert sorted(times) == ["fast", "slow"] and len(times["fast"]) == 6
+    assert trials.started[2] == ["fast", "slow"]  # not tried again after it left
 
 
 def test_each_round_is_a_fresh_random_order():

@@ -12,8 +12,11 @@ from vqa.runtimes import LoadedModel, RuntimeOptions, output_logits
 
 def session_options(threads: int | None) -> ort.SessionOptions:
     """Every graph optimization; with `threads`, that many intra-op threads and no inter-op
-    parallelism, so that one figure means one thread count."""
+    parallelism, so that one figure means one thread count. The thread pool stops spinning when
+    a run returns: an app asks one question at a time, and a pool left spinning takes CPU from
+    whatever runs next (in an interleaved benchmark, the next target)."""
     options = ort.SessionOptions()
+    options.add_session_config_entry("session.force_spinning_stop", "1")
     if threads:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
