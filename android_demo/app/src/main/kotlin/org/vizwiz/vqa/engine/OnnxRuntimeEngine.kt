@@ -28,6 +28,9 @@ class OnnxRuntimeEngine(private val manifest: Manifest, threads: Int) : Inferenc
         val options = OrtSession.SessionOptions().apply {
             setIntraOpNumThreads(threads)
             setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT)
+            // The thread pool stops spinning when a run returns: one question at a time, and a
+            // pool left spinning between questions burns battery for nothing.
+            addConfigEntry("session.force_spinning_stop", "1")
         }
         val file = manifest.runtimeModelFile
         session = try {
