@@ -117,11 +117,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     interleave.add_argument(
         "--targets", type=Path, metavar="FILE",
         help="JSON list of ratio targets {name, slower, faster, target, at_most}: labels of two "
-        "rows; while one is undecided, rounds go on up to --budget",
+        "rows; while one is undecided, further trials run up to --budget",
     )
     interleave.add_argument("--budget", type=POS_FLOAT, metavar="SECONDS",
-                            help="time the rounds of a group may take while a --targets verdict is "
-                            "open: further trials start until it has passed")
+                            help="time a group's trials (their loading included) may take while a "
+                            "--targets verdict is open: further trials start until it has passed")
     interleave.add_argument("--seed", type=NON_NEG_INT, help="seed of the round orders")
     parser.add_argument(
         "--kernels", choices=("host", "arm64"), default="host",

@@ -48,6 +48,7 @@ from pathlib import Path
 from benchmark.stats import INTERVAL_METHOD, format_ratio, paired_ratio, verdict
 from export.inputs import QUESTIONS
 from vqa.checkpoint import save_random_checkpoint
+from vqa.cli import POS_FLOAT, POS_INT
 from vqa.model import config_macs
 from vqa.script_tokenizer import script_tokenizer
 from vqa.tokenizer import Tokenizer
@@ -481,19 +482,19 @@ def main() -> None:
         _make_peer_main(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20, help="interleaved rounds at least")
-    parser.add_argument("--trials", type=int, default=3,
+    parser.add_argument("--rounds", type=POS_INT, default=20, help="interleaved rounds at least")
+    parser.add_argument("--trials", type=POS_INT, default=3,
                         help="the rounds split into trials of freshly started processes")
-    parser.add_argument("--per-round", type=int, default=2,
+    parser.add_argument("--per-round", type=POS_INT, default=2,
                         help="timed inferences of each target in a round")
-    parser.add_argument("--budget", type=float, default=900.0,
+    parser.add_argument("--budget", type=POS_FLOAT, default=900.0,
                         help="seconds the rounds may take while a target is undecided")
-    parser.add_argument("--threads", type=int, help="default: every CPU of this process")
+    parser.add_argument("--threads", type=POS_INT, help="default: every CPU of this process")
     parser.add_argument("--only", "--formats", dest="formats", default="all",
                         help="export formats, comma-separated (default: all)")
     parser.add_argument("--arch", help="the base model's architecture (default: beit3_base)")
     parser.add_argument("--student-arch", help="the student's (default: beit3_base_6l)")
-    parser.add_argument("--img-size", type=int,
+    parser.add_argument("--img-size", type=POS_INT,
                         help="one image size for both models (default: 480 and 384)")
     parser.add_argument("--x86-vnni", action="store_true",
                         help="int8 ONNX for an x86 CPU with VNNI (full-range int8 weights); "

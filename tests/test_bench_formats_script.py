@@ -46,3 +46,14 @@ def test_threads_come_from_a_measured_row_not_a_skipped_one(load_script) -> None
             {"label": "pytorch-fp32 (x)", "status": "ok", "threads": 2}]
     assert script.run_threads(rows) == 2
     assert script.run_threads(rows[:1]) == 1
+
+
+def test_a_bad_count_is_refused_before_any_export(tmp_path: Path) -> None:
+    """--trials 0 would only fail in the benchmark step, after the exports' minutes."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--trials", "0", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "argument --trials: must be >= 1, got 0" in done.stderr
+    assert not any(tmp_path.iterdir())  # nothing exported
